@@ -1,0 +1,3 @@
+// Public entry point of the naplus package.
+export { NaplusError } from './errors.js';
+export * from './uffd/index.js';
