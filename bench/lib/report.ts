@@ -1,0 +1,52 @@
+// How every benchmark reports: a table for people, and with --json a last line that is
+// one JSON object of figures (ratios named `ratio` or `*_ratio`) for machines.
+
+export interface Row {
+  [column: string]: string | number;
+}
+
+export interface BenchResult {
+  title: string;
+  /** What the ratios compare, in a sentence or two. */
+  note?: string;
+  rows: Row[];
+  /** Machine-readable figures; ratios are named `ratio` or `*_ratio`. */
+  figures: Record<string, number>;
+}
+
+export interface BenchOptions {
+  json: boolean;
+  /** Smaller runs for smoke tests (`--quick`). */
+  quick: boolean;
+  log(line: string): void;
+}
+
+export type Bench = (opts: BenchOptions) => Promise<BenchResult>;
+
+function cell(v: string | number): string {
+  if (typeof v === 'string') return v;
+  if (Number.isInteger(v)) return String(v);
+  return Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2);
+}
+
+export function formatTable(rows: Row[]): string {
+  if (rows.length === 0) return '(no rows)';
+  const cols = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  const text = rows.map((r) => cols.map((c) => (r[c] === undefined ? '' : cell(r[c]!))));
+  const width = cols.map((c, i) => Math.max(c.length, ...text.map((t) => t[i]!.length)));
+  const line = (cells: string[]) => cells.map((t, i) => t.padEnd(width[i]!)).join('  ').trimEnd();
+  return [line(cols), line(width.map((w) => '-'.repeat(w))), ...text.map(line)].join('\n');
+}
+
+export function printResult(r: BenchResult): void {
+  console.log(`\n## ${r.title}\n`);
+  if (r.note) console.log(`${r.note}\n`);
+  console.log(formatTable(r.rows));
+}
+
+/** Median of a sample; benchmarks report medians of repeated trials (the machine is noisy). */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
