@@ -1,0 +1,155 @@
+// The app side of attaching: connect to the node's socket for a region, receive the
+// region's memfd, map it, register the mapping with a userfaultfd of our own in
+// MISSING|MINOR|WP modes, and hand that userfaultfd to the node. From then on plain
+// loads and stores on the region's ArrayBuffer fault into the node, which resolves
+// them; this process needs no thread of its own for that.
+import fs from 'node:fs';
+import path from 'node:path';
+import { Memfd, UnixChannel, Userfaultfd, type Mapping } from '../uffd/index.js';
+import { NaplusError } from '../errors.js';
+import { ATTACH_PROTOCOL, decode, encode, type NodeToApp, type Welcome } from '../node/messages.js';
+
+export const DEFAULT_SOCKET_DIR = '/run/naplus';
+
+export interface AttachOptions {
+  /** Where the node's sockets are: --socket-dir of naplus-mount ($NAPLUS_SOCKET_DIR, else /run/naplus). */
+  socketDir?: string;
+}
+
+export class AttachedRegion {
+  private nextId = 1;
+  private calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: NaplusError) => void }>();
+  private closedBecause: NaplusError | undefined;
+  /** Listeners for events the node sends unasked. */
+  readonly eventListeners = new Set<(message: string, data: unknown) => void>();
+
+  constructor(
+    readonly info: Welcome,
+    private readonly channel: UnixChannel,
+    private readonly mapping: Mapping,
+    /** The whole region, shared with every node of the cluster. */
+    readonly buffer: ArrayBuffer,
+  ) {}
+
+  get name(): string {
+    return this.info.region;
+  }
+
+  get attached(): boolean {
+    return this.closedBecause === undefined;
+  }
+
+  /** Calls a method of the node; rejects with the node's NaplusError. */
+  call<T>(method: string, args: Record<string, unknown> = {}): Promise<T> {
+    if (this.closedBecause) return Promise.reject(this.closedBecause);
+    const id = this.nextId++;
+    this.channel.ref(true); // a call in flight keeps the process alive
+    return new Promise<T>((resolve, reject) => {
+      this.calls.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.channel.send(encode({ op: 'request', id, method, args }));
+    });
+  }
+
+  onMessage(msg: NodeToApp): void {
+    if (msg.op === 'reply') {
+      const call = this.calls.get(msg.id);
+      this.calls.delete(msg.id);
+      if (this.calls.size === 0) this.channel.ref(false);
+      if (msg.error) call?.reject(new NaplusError(msg.error.code, msg.error.message));
+      else call?.resolve(msg.result);
+    } else if (msg.op === 'shutdown') {
+      this.closed(new NaplusError('ESHUTDOWN', `The Naplus node stopped (${msg.message}); region '${this.name}' is detached`));
+    } else if (msg.op === 'event') {
+      for (const l of this.eventListeners) l(msg.message, msg.data);
+    }
+  }
+
+  closed(reason: NaplusError): void {
+    if (this.closedBecause) return;
+    this.closedBecause = reason;
+    for (const call of this.calls.values()) call.reject(reason);
+    this.calls.clear();
+    this.channel.close();
+  }
+
+  /** Detaches: the node forgets this app. Views made earlier stay mapped but are no longer coherent. */
+  async detach(): Promise<void> {
+    this.closed(new NaplusError('EBADF', `Region '${this.name}' was detached`));
+    this.mapping.unmap();
+  }
+}
+
+/** Attaches this process to region `name` through the local Naplus node. */
+export async function attachRegion(name: string, options: AttachOptions = {}): Promise<AttachedRegion> {
+  const socketDir = options.socketDir ?? process.env.NAPLUS_SOCKET_DIR ?? DEFAULT_SOCKET_DIR;
+  const socketPath = path.join(socketDir, `${name}.sock`);
+  let channel: UnixChannel;
+  try {
+    channel = UnixChannel.connect(socketPath);
+  } catch (err) {
+    const code = (err as NaplusError).code;
+    if (code === 'ENOENT' || code === 'ECONNREFUSED') {
+      const others = fs.existsSync(socketDir) ? fs.readdirSync(socketDir).filter((f) => f.endsWith('.sock') && f !== 'control.sock') : [];
+      const hint = others.length > 0
+        ? `no such region: this node serves ${others.map((f) => `'${f.slice(0, -5)}'`).join(', ')}`
+        : `no Naplus node is running there; start one with \`naplus-mount --cluster <file> --node <id> --socket-dir ${socketDir}\``;
+      throw new NaplusError(others.length > 0 ? 'ENOENT' : 'ENOTCONN', `Cannot attach to region '${name}' at ${socketPath}: ${hint}`);
+    }
+    throw err;
+  }
+  return new Promise<AttachedRegion>((resolve, reject) => {
+    // hello → welcome(+memfd) → uffd(+userfaultfd) → ready. Only after 'ready' does the
+    // node watch our userfaultfd, so only then is touching the region safe.
+    let region: AttachedRegion | undefined;
+    let ready = false;
+    const fail = (err: NaplusError) => {
+      region?.closed(err);
+      channel.close();
+      reject(err);
+    };
+    channel.start({
+      message(data, fds) {
+        const msg = decode<NodeToApp>(data);
+        if (ready) return region!.onMessage(msg);
+        try {
+          if (msg.op === 'welcome' && !region) {
+            region = mapAndHandOver(msg, fds, channel);
+          } else if (msg.op === 'ready' && region) {
+            ready = true;
+            channel.ref(false); // an attached, idle app may exit when its work is done
+            resolve(region);
+          } else if (msg.op === 'refused') {
+            fail(new NaplusError(msg.code ?? 'EPROTO', `The node refused to attach region '${name}': ${msg.message}`));
+          } else {
+            fail(new NaplusError('EPROTO', `Unexpected '${msg.op}' from the node while attaching region '${name}'`));
+          }
+        } catch (err) {
+          fail(err as NaplusError);
+        }
+      },
+      close(reason) {
+        const err = reason ?? new NaplusError('ECONNRESET', `The Naplus node closed the connection of region '${name}'`);
+        if (ready) region!.closed(err);
+        else fail(err);
+      },
+    });
+    channel.send(encode({ op: 'hello', version: ATTACH_PROTOCOL, region: name, pid: process.pid }));
+  });
+}
+
+function mapAndHandOver(welcome: Welcome, fds: number[], channel: UnixChannel): AttachedRegion {
+  if (fds.length !== 1) throw new NaplusError('EPROTO', 'The node sent no memfd with its welcome');
+  const memfd = Memfd.adopt(fds[0]!);
+  const mapping = memfd.map();
+  memfd.close(); // the mapping keeps the file alive
+  const uffd = Userfaultfd.open({ pageSize: welcome.pageSize });
+  try {
+    uffd.register(mapping.address, mapping.length);
+    channel.send(encode({ op: 'uffd', base: mapping.address, features: uffd.features, via: uffd.via }), [uffd.fd]);
+  } finally {
+    // Keep no copy: if the node dies, the kernel then wakes our faults instead of
+    // leaving this process hanging forever.
+    uffd.close();
+  }
+  return new AttachedRegion(welcome, channel, mapping, mapping.view());
+}

@@ -1,0 +1,118 @@
+// A local virtual cluster on this machine: one /dev/shm segment per simulated host,
+// nodes as processes on loopback, a generated cluster file and secret. Used by
+// `naplus cluster up` and by the tests, so both run exactly what a user runs.
+import { spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { NaplusError } from './errors.js';
+import { RegionLayout, planSegment } from './node/layout.js';
+import { validateConfig, type Placement } from './config.js';
+
+export interface RegionSpec {
+  name: string;
+  size: number;
+  pageSize?: number;
+  placement?: Placement;
+}
+
+export interface LocalClusterSpec {
+  name: string;
+  /** Directory for the cluster file, secret, sockets and logs. */
+  dir: string;
+  hosts: number;
+  nodesPerHost: number;
+  regions: RegionSpec[];
+  /** Listen address for the nodes (a namespace test may use others). */
+  address?: (host: number, node: number) => string;
+}
+
+export interface LocalClusterFiles {
+  configPath: string;
+  nodes: Array<{ id: number; host: string; socketDir: string; logPath: string }>;
+  segments: string[];
+}
+
+/** Asks the kernel for a free TCP port on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Writes the cluster file and secret; segments are sized to exactly what they must hold. */
+export async function writeLocalCluster(spec: LocalClusterSpec): Promise<LocalClusterFiles> {
+  fs.mkdirSync(spec.dir, { recursive: true });
+  const secretPath = path.join(spec.dir, 'cluster.secret');
+  if (!fs.existsSync(secretPath)) fs.writeFileSync(secretPath, crypto.randomBytes(32).toString('base64'), { mode: 0o600 });
+  const hosts = [];
+  let id = 1;
+  for (let h = 0; h < spec.hosts; h++) {
+    const nodes = [];
+    for (let n = 0; n < spec.nodesPerHost; n++) {
+      nodes.push({ id: id++, listen: spec.address?.(h, n) ?? `127.0.0.1:${await freePort()}` });
+    }
+    hosts.push({ name: `h${h + 1}`, segment: { path: `/dev/shm/naplus-${spec.name}-h${h + 1}`, size: 1 }, nodes });
+  }
+  const raw = { cluster: spec.name, secretFile: 'cluster.secret', hosts, regions: spec.regions };
+  const configPath = path.join(spec.dir, 'cluster.json');
+  // Size each segment from the layout the nodes will compute.
+  const probe = validateConfig(raw, configPath);
+  const layouts = probe.regions.map((r) => new RegionLayout(probe, r));
+  for (const h of hosts) h.segment.size = planSegment(layouts, h.name).needed;
+  fs.writeFileSync(configPath, `${JSON.stringify(raw, null, 2)}\n`);
+  return {
+    configPath,
+    nodes: hosts.flatMap((h) => h.nodes.map((n) => ({
+      id: n.id, host: h.name, socketDir: path.join(spec.dir, `node${n.id}`), logPath: path.join(spec.dir, `node${n.id}.log`),
+    }))),
+    segments: hosts.map((h) => h.segment.path),
+  };
+}
+
+const MOUNT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../cli/naplus-mount.js');
+
+export interface RunningNode {
+  id: number;
+  process: ChildProcess;
+  /** Lines the node logged so far. */
+  lines: string[];
+  exited: Promise<number | null>;
+}
+
+/**
+ * Starts `naplus-mount` for one node; resolves once it logs that it is ready, rejects
+ * with its last log lines if it exits first.
+ */
+export function startNode(configPath: string, id: number, socketDir: string, extraArgs: string[] = [], options: { logPath?: string; detached?: boolean } = {}): Promise<RunningNode> {
+  const child = spawn(process.execPath, [MOUNT, '--cluster', configPath, '--node', String(id), '--socket-dir', socketDir, ...extraArgs], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    detached: options.detached ?? false,
+  });
+  const log = options.logPath ? fs.createWriteStream(options.logPath, { flags: 'a' }) : undefined;
+  const node: RunningNode = {
+    id,
+    process: child,
+    lines: [],
+    exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))),
+  };
+  return new Promise((resolve, reject) => {
+    readline.createInterface({ input: child.stderr! }).on('line', (line) => {
+      node.lines.push(line);
+      log?.write(`${line}\n`);
+      if (/ ready; sockets in /.test(line)) resolve(node);
+    });
+    void node.exited.then((code) => {
+      log?.end();
+      reject(new NaplusError('ENODEV', `naplus-mount for node ${id} exited with ${code}:\n${node.lines.slice(-5).join('\n')}`));
+    });
+  });
+}

@@ -1,0 +1,165 @@
+// naplus-mount's engine: one node of a cluster. It maps its host's segment, serves each
+// region's apps through a memfd and their userfaultfds, and answers control requests
+// (stats, trace streaming) on `<socketDir>/control.sock`.
+import fs from 'node:fs';
+import path from 'node:path';
+import { Userfaultfd, UnixServer, type UnixChannel } from '../uffd/index.js';
+import { NaplusError } from '../errors.js';
+import { findNode, formatSize, type ClusterConfig } from '../config.js';
+import type { Logger } from '../log.js';
+import { RegionLayout, planSegment } from './layout.js';
+import { Segment } from './segment.js';
+import { RegionService } from './region.js';
+import { LocalEngine } from './local-engine.js';
+import { AttachServer } from './attach-server.js';
+import { TraceLog, type FaultEvent } from './trace.js';
+
+export interface NodeOptions {
+  config: ClusterConfig;
+  nodeId: number;
+  socketDir: string;
+  /** Bytes of region data this node may cache (per region); past it pages are evicted. */
+  cacheBytes?: number;
+  tracePath?: string;
+  log: Logger;
+}
+
+export interface ServedRegion {
+  service: RegionService;
+  server: AttachServer;
+  engine: LocalEngine;
+}
+
+export class NodeAgent {
+  readonly regions = new Map<string, ServedRegion>();
+  readonly trace: TraceLog;
+  private control: UnixServer | undefined;
+  private segment: Segment | undefined;
+  private stopping: Promise<void> | undefined;
+  readonly started = Date.now();
+
+  private constructor(
+    readonly options: NodeOptions,
+    readonly host: string,
+  ) {
+    this.trace = new TraceLog(65536, options.tracePath);
+  }
+
+  static async start(options: NodeOptions): Promise<NodeAgent> {
+    const { config, nodeId, log } = options;
+    const me = findNode(config, nodeId);
+    checkUserfaultfd();
+    const agent = new NodeAgent(options, me.host);
+    try {
+      agent.open();
+    } catch (err) {
+      await agent.stop('startup failed');
+      throw err;
+    }
+    log('info', `node ${nodeId} of cluster ${config.cluster} on host ${me.host} ready; sockets in ${options.socketDir}`);
+    return agent;
+  }
+
+  private open(): void {
+    const { config, nodeId, socketDir, log } = this.options;
+    const layouts = config.regions.map((r) => new RegionLayout(config, r));
+    const hostIndex = config.hosts.findIndex((h) => h.name === this.host);
+    const plan = planSegment(layouts, this.host);
+    this.segment = Segment.open(config.hosts[hostIndex]!, plan, config.cluster, `hosts[${hostIndex}]`);
+    log('info', `segment ${this.segment.path} ${this.segment.formatted ? 'formatted' : 'checked'} (${formatSize(plan.needed)} used)`);
+    fs.mkdirSync(socketDir, { recursive: true, mode: 0o770 });
+    for (const layout of layouts) {
+      const region = layout.region;
+      const cachePages = Math.max(16, Math.floor((this.options.cacheBytes ?? region.size) / region.pageSize));
+      const service = new RegionService(
+        region, layout, nodeId,
+        { mapping: this.segment.mapping, offset: this.segment.area(region.name).offset },
+        cachePages, this.trace, (m) => log('warn', m),
+      );
+      const engine = new LocalEngine(service);
+      service.engine = engine;
+      const server = new AttachServer(service, path.join(socketDir, `${region.name}.sock`), { cluster: config.cluster, host: this.host }, log);
+      server.handlers.set('stats', () => this.stats());
+      this.regions.set(region.name, { service, server, engine });
+      log('info', `region ${region.name} ready: ${formatSize(region.size)}, ${region.pageSize}-byte pages, cache ${formatSize(cachePages * region.pageSize)}`);
+    }
+    this.control = UnixServer.listen(path.join(socketDir, 'control.sock'), (ch) => this.serveControl(ch));
+  }
+
+  stats(): Record<string, unknown> {
+    return {
+      node: this.options.nodeId,
+      host: this.host,
+      cluster: this.options.config.cluster,
+      uptimeMs: Date.now() - this.started,
+      faultsTraced: this.trace.total,
+      regions: Object.fromEntries(
+        [...this.regions].map(([name, r]) => [
+          name,
+          { apps: r.service.apps.size, residentPages: r.service.residentPages, cacheLimitPages: r.service.cacheLimitPages, ...r.service.counters },
+        ]),
+      ),
+    };
+  }
+
+  /** Control socket: `stats` once, or `trace` to stream fault events until the peer closes. */
+  private serveControl(channel: UnixChannel): void {
+    let unsubscribe: (() => void) | undefined;
+    channel.start({
+      message: (data) => {
+        let method = '';
+        try {
+          method = (JSON.parse(data.toString()) as { method: string }).method;
+        } catch {
+          // answered below as an unknown method
+        }
+        if (method === 'stats') {
+          channel.send(Buffer.from(JSON.stringify(this.stats())));
+        } else if (method === 'trace') {
+          let batch: FaultEvent[] = [];
+          const send = () => {
+            if (batch.length > 0 && channel.isOpen) channel.send(Buffer.from(JSON.stringify(batch)));
+            batch = [];
+          };
+          const timer = setInterval(send, 100);
+          const off = this.trace.subscribe((e) => {
+            batch.push(e);
+            if (batch.length >= 200) send();
+          });
+          unsubscribe = () => {
+            clearInterval(timer);
+            off();
+          };
+        } else {
+          channel.send(Buffer.from(JSON.stringify({ error: `unknown control method '${method}'; use stats or trace` })));
+        }
+      },
+      close: () => unsubscribe?.(),
+    });
+  }
+
+  /** Clean stop: apps told and detached, dirty pages written home, everything closed. */
+  stop(reason = 'node stopping'): Promise<void> {
+    this.stopping ??= (async () => {
+      this.control?.close();
+      for (const [, r] of this.regions) {
+        r.server.close(reason);
+        await r.engine.flush();
+        r.service.close();
+      }
+      this.segment?.close();
+      await this.trace.close();
+      this.options.log('info', `node ${this.options.nodeId} stopped (${reason})`);
+    })();
+    return this.stopping;
+  }
+}
+
+/** Fails at startup, with the remedy, when apps here could not create a userfaultfd. */
+function checkUserfaultfd(): void {
+  try {
+    Userfaultfd.open({ events: [] }).close();
+  } catch (err) {
+    throw new NaplusError((err as NaplusError).code ?? 'EPERM', `This node's apps could not use userfaultfd: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,361 @@
+// One region as served by one node: the guest's single cached copy (a memfd), the apps
+// that map it, and the fault service. Page data moves only through the node's own,
+// unregistered mapping of the memfd; the node never touches an app's mapping, so it
+// cannot fault on itself.
+//
+// Who decides what: this class keeps the local page state (I/S/M) and carries out
+// effects (fill from segment, install bytes, write back, write-protect, drop, grant,
+// fail); a PageEngine decides when (the coherence protocol, or for pages no other
+// node can share, the local engine). Faults that the local state already permits are
+// resolved here at once; the others wait for the engine's grant.
+import { Memfd, Mapping, type UffdEvent, type Userfaultfd } from '../uffd/index.js';
+import { NaplusError } from '../errors.js';
+import type { RegionConfig } from '../config.js';
+import type { RegionLayout } from './layout.js';
+import type { TraceLog, FaultSource } from './trace.js';
+
+export type Access = 'read' | 'write';
+export const enum PageState {
+  Invalid = 0,
+  Shared = 1,
+  Modified = 2,
+}
+
+/** An app attached to this region: its userfaultfd and where it mapped the region. */
+export interface AppLink {
+  id: number;
+  pid: number;
+  uffd: Userfaultfd;
+  base: number;
+  /** Last page this app faulted on and the current readahead window, in pages. */
+  lastFault: number;
+  window: number;
+}
+
+/** Decides how a page gets its data and permission; calls back `grant`/`fail`/`drop`. */
+export interface PageEngine {
+  request(page: number, access: Access): void;
+  /** Cache pressure: give `page` up (dirty data goes home first). */
+  evict(page: number): void;
+  /** Clean shutdown: all dirty pages home. */
+  flush(): Promise<void>;
+}
+
+interface Waiter {
+  app: AppLink;
+  access: Access;
+  wp: boolean;
+  kind: 'read' | 'write' | 'minor';
+  /** process.hrtime.bigint() when the fault was read. */
+  since: bigint;
+  /** Readahead pages have no thread waiting: map ahead, trace nothing. */
+  prefetch: boolean;
+}
+
+/** Kinds of mapping work, merged into ranges before the ioctls. */
+const enum Fix {
+  MapReadOnly = 0,
+  MapWritable = 1,
+  Unprotect = 2,
+}
+
+export const MAX_READAHEAD = 64;
+
+export interface RegionCounters {
+  faults: number;
+  minor: number;
+  fromSegment: number;
+  fromRemote: number;
+  writeUpgrades: number;
+  evictions: number;
+  writebacks: number;
+  wireBytes: number;
+  prefetched: number;
+}
+
+export class RegionService {
+  readonly pageSize: number;
+  readonly pages: number;
+  readonly memfd: Memfd;
+  /** The node's own, unregistered mapping of the memfd. */
+  readonly cache: Mapping;
+  readonly state: Uint8Array;
+  engine!: PageEngine;
+  readonly apps = new Map<number, AppLink>();
+  readonly counters: RegionCounters = {
+    faults: 0, minor: 0, fromSegment: 0, fromRemote: 0, writeUpgrades: 0, evictions: 0, writebacks: 0, wireBytes: 0, prefetched: 0,
+  };
+  private waiters = new Map<number, Waiter[]>();
+  private pending = new Map<AppLink, Array<[number, Fix]>>();
+  private flushQueued = false;
+  /** Resident pages in arrival order, for FIFO eviction (stale entries skipped). */
+  private residentQueue: number[] = [];
+  private residentHead = 0;
+  private resident = 0;
+
+  constructor(
+    readonly config: RegionConfig,
+    readonly layout: RegionLayout,
+    readonly nodeId: number,
+    /** The host segment's mapping and this region's area offset in it. */
+    private readonly segment: { mapping: Mapping; offset: number } | undefined,
+    readonly cacheLimitPages: number,
+    private readonly trace: TraceLog,
+    private readonly log: (msg: string) => void,
+  ) {
+    this.pageSize = config.pageSize;
+    this.pages = config.size / config.pageSize;
+    this.memfd = Memfd.create(`naplus:${config.name}`, config.size);
+    this.cache = this.memfd.map();
+    this.state = new Uint8Array(this.pages);
+  }
+
+  get residentPages(): number {
+    return this.resident;
+  }
+
+  // ---- faults -------------------------------------------------------------------
+
+  /** Handles one batch of events from an app's userfaultfd. */
+  onEvents(app: AppLink, events: UffdEvent[]): void {
+    for (const e of events) {
+      if (e.kind !== 'fault') continue; // remove/unmap: the app gave pages up; nothing to undo here
+      const page = Math.floor((e.address - app.base) / this.pageSize);
+      if (page < 0 || page >= this.pages) continue;
+      this.counters.faults++;
+      const access: Access = e.write ? 'write' : 'read';
+      const kind = e.write ? 'write' : e.minor ? 'minor' : 'read';
+      this.addWaiter(page, { app, access, wp: e.wp, kind, since: process.hrtime.bigint(), prefetch: false });
+      if (access === 'read' && !e.minor) this.readahead(app, page);
+    }
+    this.flush();
+  }
+
+  private addWaiter(page: number, w: Waiter): void {
+    const have = this.state[page]!;
+    if (have === PageState.Modified || (have === PageState.Shared && w.access === 'read')) {
+      if (w.kind === 'read' && !w.prefetch) w.kind = 'minor'; // data was here: no copy
+      this.resolve(page, w, 'cache', 0);
+      return;
+    }
+    let list = this.waiters.get(page);
+    const first = !list;
+    if (!list) this.waiters.set(page, (list = []));
+    const alreadyAsked = !first && list.some((x) => x.access === w.access || x.access === 'write');
+    list.push(w);
+    if (first || !alreadyAsked) this.engine.request(page, w.access);
+  }
+
+  /**
+   * Sequential read misses grow a window (doubling to MAX_READAHEAD) of following
+   * pages fetched and mapped ahead, so a scan costs a fraction of a fault per page.
+   */
+  private readahead(app: AppLink, page: number): void {
+    const sequential = page === app.lastFault + 1 || (page > app.lastFault && page <= app.lastFault + app.window);
+    app.window = sequential ? Math.min(app.window * 2, MAX_READAHEAD) : 1;
+    app.lastFault = page;
+    const end = Math.min(this.pages, page + app.window);
+    for (let p = page + 1; p < end && this.state[p] === PageState.Invalid && !this.waiters.has(p); p++) {
+      this.counters.prefetched++;
+      this.addWaiter(p, { app, access: 'read', wp: false, kind: 'read', since: process.hrtime.bigint(), prefetch: true });
+    }
+    app.lastFault = end - 1;
+  }
+
+  private resolve(page: number, w: Waiter, source: FaultSource, wireBytes: number): void {
+    const writable = this.state[page] === PageState.Modified;
+    const fix = w.wp ? Fix.Unprotect : writable ? Fix.MapWritable : Fix.MapReadOnly;
+    let list = this.pending.get(w.app);
+    if (!list) this.pending.set(w.app, (list = []));
+    list.push([page, fix]);
+    if (w.kind === 'minor') this.counters.minor++;
+    if (w.prefetch) return;
+    this.trace.record({
+      t: Date.now(),
+      node: this.nodeId,
+      region: this.config.name,
+      app: w.app.pid,
+      page,
+      kind: w.kind,
+      source,
+      waitUs: Number(process.hrtime.bigint() - w.since) / 1000,
+      wireBytes,
+    });
+  }
+
+  /** Carries out pending mapping work, merged into runs of consecutive pages. */
+  flush(): void {
+    this.flushQueued = false;
+    const pending = this.pending;
+    if (pending.size === 0) return;
+    this.pending = new Map();
+    for (const [app, list] of pending) {
+      if (!this.apps.has(app.id)) continue; // detached meanwhile
+      list.sort((a, b) => a[1] - b[1] || a[0] - b[0]);
+      let i = 0;
+      while (i < list.length) {
+        const [first, fix] = list[i]!;
+        let last = first;
+        while (i + 1 < list.length && list[i + 1]![1] === fix && list[i + 1]![0] <= last + 1) last = list[++i]![0];
+        i++;
+        this.applyFix(app, first, last - first + 1, fix);
+      }
+    }
+  }
+
+  private applyFix(app: AppLink, page: number, count: number, fix: Fix): void {
+    const start = app.base + page * this.pageSize;
+    const length = count * this.pageSize;
+    try {
+      if (fix === Fix.Unprotect) app.uffd.writeProtect(start, length, false);
+      else app.uffd.continue(start, length, { wp: fix === Fix.MapReadOnly });
+    } catch (err) {
+      this.log(`app ${app.pid}: mapping pages ${page}..${page + count - 1} failed: ${(err as Error).message}`);
+    }
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    queueMicrotask(() => this.flush());
+  }
+
+  // ---- effects the engine carries out ------------------------------------------
+
+  /** Offset of `page`'s master copy in the host segment (page must be homed on this host). */
+  segmentOffset(page: number): number {
+    if (!this.segment) throw new NaplusError('EINVAL', `Region ${this.config.name} has no area in this host's segment`);
+    return this.segment.offset + this.layout.slot[page]! * this.pageSize;
+  }
+
+  fillFromSegment(page: number): void {
+    this.segment!.mapping.copyTo(this.cache, page * this.pageSize, this.segmentOffset(page), this.pageSize);
+  }
+
+  writeBack(page: number): void {
+    this.cache.copyTo(this.segment!.mapping, this.segmentOffset(page), page * this.pageSize, this.pageSize);
+    this.counters.writebacks++;
+  }
+
+  /** Stores bytes received from another node as this node's copy of `page`. */
+  install(page: number, data: Uint8Array): void {
+    this.cache.write(page * this.pageSize, data);
+  }
+
+  /** A zero-copy view of this node's copy of `page` (for sending). */
+  pageBytes(page: number): Buffer {
+    return Buffer.from(this.cache.view(page * this.pageSize, this.pageSize));
+  }
+
+  /**
+   * The engine gives this node `level` on `page` (its data is in the memfd): resolve
+   * every waiter that level satisfies, and keep asking for the rest.
+   */
+  grant(page: number, level: PageState.Shared | PageState.Modified, source: FaultSource, wireBytes = 0): void {
+    const before = this.state[page]!;
+    this.state[page] = level;
+    if (before === PageState.Invalid) this.noteResident(page);
+    if (level === PageState.Modified && before === PageState.Shared) this.counters.writeUpgrades++;
+    if (source === 'segment') this.counters.fromSegment++;
+    if (source === 'remote') this.counters.fromRemote++;
+    this.counters.wireBytes += wireBytes;
+    const list = this.waiters.get(page);
+    if (list) {
+      const rest = list.filter((w) => w.access === 'write' && level !== PageState.Modified);
+      for (const w of list) if (!rest.includes(w)) this.resolve(page, w, source, wireBytes);
+      if (rest.length > 0) {
+        this.waiters.set(page, rest);
+      } else {
+        this.waiters.delete(page);
+      }
+    }
+    this.scheduleFlush();
+    this.enforceCacheLimit();
+  }
+
+  /** Downgrade M → S: no app may write the page until it is granted M again. */
+  protect(page: number): void {
+    this.flush(); // mapping work queued before this must not land after it
+    for (const app of this.apps.values()) {
+      try {
+        app.uffd.writeProtect(app.base + page * this.pageSize, this.pageSize, true);
+      } catch (err) {
+        this.log(`app ${app.pid}: write-protect of page ${page} failed: ${(err as Error).message}`);
+      }
+    }
+    if (this.state[page] === PageState.Modified) this.state[page] = PageState.Shared;
+  }
+
+  /** Invalidate: drop this node's copy; every app loses the page at once. */
+  drop(page: number): void {
+    this.flush();
+    if (this.state[page] === PageState.Invalid) return;
+    this.memfd.punchHole(page * this.pageSize, this.pageSize);
+    this.state[page] = PageState.Invalid;
+    this.resident--;
+  }
+
+  /** The page cannot be had (its home is lost, say): waiters' threads are woken to fault again. */
+  fail(page: number, err: NaplusError): void {
+    const list = this.waiters.get(page) ?? [];
+    this.waiters.delete(page);
+    if (list.some((w) => !w.prefetch)) this.log(`page ${page} of region ${this.config.name}: ${err.message}`);
+  }
+
+  /** Waiting faults not yet granted, for tests and stats. */
+  get waiting(): number {
+    let n = 0;
+    for (const l of this.waiters.values()) n += l.length;
+    return n;
+  }
+
+  // ---- cache limit ---------------------------------------------------------------
+
+  private noteResident(page: number): void {
+    this.resident++;
+    this.residentQueue.push(page);
+  }
+
+  private enforceCacheLimit(): void {
+    let scanned = 0;
+    const max = this.residentQueue.length - this.residentHead;
+    while (this.resident > this.cacheLimitPages && scanned++ < max) {
+      const page = this.residentQueue[this.residentHead++]!;
+      // Stale entries (dropped since) and pages with faults in flight are skipped;
+      // a busy page goes to the back of the queue.
+      if (this.state[page] === PageState.Invalid) continue;
+      if (this.waiters.has(page)) {
+        this.residentQueue.push(page);
+        continue;
+      }
+      this.counters.evictions++;
+      this.engine.evict(page);
+    }
+    if (this.residentHead > 4096 && this.residentHead * 2 > this.residentQueue.length) {
+      this.residentQueue = this.residentQueue.slice(this.residentHead);
+      this.residentHead = 0;
+    }
+  }
+
+  // ---- apps ----------------------------------------------------------------------
+
+  addApp(app: AppLink): void {
+    this.apps.set(app.id, app);
+  }
+
+  /** Forgets an app (it exited or detached): its faults no longer wait for anything. */
+  removeApp(app: AppLink): void {
+    this.apps.delete(app.id);
+    this.pending.delete(app);
+    for (const [page, list] of this.waiters) {
+      const rest = list.filter((w) => w.app !== app);
+      if (rest.length === 0) this.waiters.delete(page);
+      else this.waiters.set(page, rest);
+    }
+  }
+
+  close(): void {
+    this.cache.unmap();
+    this.memfd.close();
+  }
+}
