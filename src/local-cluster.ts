@@ -6,9 +6,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { NaplusError } from './errors.js';
+import { UnixChannel } from './uffd/index.js';
 import { RegionLayout, planSegment } from './node/layout.js';
 import { validateConfig, type Placement } from './config.js';
 
@@ -82,37 +82,57 @@ const MOUNT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../cli
 
 export interface RunningNode {
   id: number;
+  pid: number;
   process: ChildProcess;
-  /** Lines the node logged so far. */
-  lines: string[];
+  logPath: string;
+  /** The node's log lines so far. */
+  log(): string[];
   exited: Promise<number | null>;
 }
 
+function readLog(logPath: string): string[] {
+  try {
+    return fs.readFileSync(logPath, 'utf8').split('\n').filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+/** True once something accepts connections at a unix socket path. */
+function listening(socketPath: string): boolean {
+  try {
+    UnixChannel.connect(socketPath).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
- * Starts `naplus-mount` for one node; resolves once it logs that it is ready, rejects
- * with its last log lines if it exits first.
+ * Starts `naplus-mount` for one node, logging to `logPath`; resolves once its control
+ * socket answers, rejects with its last log lines if it exits first. A `detached` node
+ * outlives this process (`naplus cluster up`).
  */
-export function startNode(configPath: string, id: number, socketDir: string, extraArgs: string[] = [], options: { logPath?: string; detached?: boolean } = {}): Promise<RunningNode> {
+export async function startNode(
+  configPath: string, id: number, socketDir: string, logPath: string,
+  extraArgs: string[] = [], options: { detached?: boolean } = {},
+): Promise<RunningNode> {
+  const out = fs.openSync(logPath, 'a');
   const child = spawn(process.execPath, [MOUNT, '--cluster', configPath, '--node', String(id), '--socket-dir', socketDir, ...extraArgs], {
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', out, out],
     detached: options.detached ?? false,
   });
-  const log = options.logPath ? fs.createWriteStream(options.logPath, { flags: 'a' }) : undefined;
-  const node: RunningNode = {
-    id,
-    process: child,
-    lines: [],
-    exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))),
-  };
-  return new Promise((resolve, reject) => {
-    readline.createInterface({ input: child.stderr! }).on('line', (line) => {
-      node.lines.push(line);
-      log?.write(`${line}\n`);
-      if (/ ready; sockets in /.test(line)) resolve(node);
-    });
-    void node.exited.then((code) => {
-      log?.end();
-      reject(new NaplusError('ENODEV', `naplus-mount for node ${id} exited with ${code}:\n${node.lines.slice(-5).join('\n')}`));
-    });
-  });
+  fs.closeSync(out);
+  if (options.detached) child.unref();
+  let exitCode: number | null | undefined;
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve((exitCode = code))));
+  const control = path.join(socketDir, 'control.sock');
+  // The node creates its control socket last, once everything else is up.
+  while (!listening(control)) {
+    if (exitCode !== undefined) {
+      throw new NaplusError('ENODEV', `naplus-mount for node ${id} exited with ${exitCode}:\n${readLog(logPath).slice(-5).join('\n')}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return { id, pid: child.pid!, process: child, logPath, log: () => readLog(logPath), exited };
 }

@@ -57,7 +57,7 @@ test('an app killed with SIGKILL mid-run leaves the node serving the others', as
     const late = await c.app(1, 'data');
     assert.equal(await late.cmd({ op: 'check-pattern', seed: 5, from: 100, to: 400 }), { bad: 0, firstBad: -1 });
     assert.is((await late.cmd({ op: 'stats' })).regions.data.apps, 2, 'the killed app was detached');
-    assert.ok(c.nodes.get(1)!.lines.some((l) => /detached/.test(l)));
+    assert.ok(c.nodes.get(1)!.log().some((l) => /detached/.test(l)));
   } finally {
     await c.close();
   }
@@ -71,7 +71,7 @@ test('a node restarted on the same segment finds the data written before', async
     assert.is(await c.stopNode(1), 0, 'clean exit on SIGTERM');
     assert.ok((await a.cmd({ op: 'stats' })).code === 'ESHUTDOWN', 'the app was told the node stopped');
     await c.start(1);
-    assert.ok(c.nodes.get(1)!.lines.some((l) => /checked/.test(l)), 'the segment header was checked, not reformatted');
+    assert.ok(c.nodes.get(1)!.log().some((l) => /checked/.test(l)), 'the segment header was checked, not reformatted');
     const b = await c.app(1, 'data');
     assert.equal(await b.cmd({ op: 'check-pattern', seed: 9, from: 0, to: 512 }), { bad: 0, firstBad: -1 });
   } finally {

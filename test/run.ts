@@ -2,12 +2,17 @@
 // (tests start real processes, sockets and userfaultfds; isolation keeps one crash from
 // hiding the others), two at a time on this 2-core machine. It ends with the plain
 // `N passed, N failed` line CI reads, and exits non-zero on any failure.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '../..');
+// With --coverage every test process writes V8 coverage, and c8 reports it before our
+// closing line (so that `N passed, N failed` stays the last line CI reads).
+const coverage = process.argv.includes('--coverage');
+const coverageTmp = path.join(root, 'coverage', 'tmp');
 const FILE_TIMEOUT_MS = 5 * 60_000;
 const CONCURRENCY = Number(process.env.NAPLUS_TEST_JOBS ?? 2);
 
@@ -38,7 +43,7 @@ function runFile(file: string): Promise<Outcome> {
   return new Promise((resolve) => {
     // Its own process group, so that whatever a test leaves behind is killed with it.
     const child = spawn(process.execPath, [file], {
-      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
+      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', ...(coverage ? { NODE_V8_COVERAGE: coverageTmp } : {}) },
       detached: true,
     });
     let output = '';
@@ -68,7 +73,8 @@ function runFile(file: string): Promise<Outcome> {
 }
 
 async function main(): Promise<void> {
-  const only = process.argv.slice(2);
+  const only = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+  if (coverage) fs.rmSync(coverageTmp, { recursive: true, force: true });
   let files = findTests(here).sort();
   if (only.length > 0) files = files.filter((f) => only.some((o) => f.includes(o)));
   const outcomes: Outcome[] = [];
@@ -84,6 +90,9 @@ async function main(): Promise<void> {
     }
   };
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, files.length) }, worker));
+  if (coverage) {
+    spawnSync(path.join(root, 'node_modules/.bin/c8'), ['report', '--temp-directory', coverageTmp, '--reporter=text-summary', '--reporter=html', '--exclude=dist/test/**'], { stdio: 'inherit', cwd: root });
+  }
   const sum = (k: 'passed' | 'failed' | 'skipped') => outcomes.reduce((a, o) => a + o[k], 0);
   const failed = sum('failed');
   const skipped = sum('skipped');

@@ -40,7 +40,7 @@ export async function makeCluster(opts: { hosts?: number; nodesPerHost?: number;
     nodes,
     async start(id, extraArgs = opts.nodeArgs ?? []) {
       const n = files.nodes.find((x) => x.id === id)!;
-      const node = await startNode(files.configPath, id, n.socketDir, extraArgs);
+      const node = await startNode(files.configPath, id, n.socketDir, n.logPath, extraArgs);
       nodes.set(id, node);
       return node;
     },

@@ -1,0 +1,47 @@
+// `naplus stats`: live counters of running nodes.
+import { controlRequest } from '../src/control-client.js';
+import { formatTable } from '../bench/lib/report.js';
+import { readState } from './local.js';
+
+interface RegionStats {
+  apps: number; faults: number; minor: number; fromSegment: number; fromRemote: number;
+  writeUpgrades: number; evictions: number; writebacks: number; residentPages: number; cacheLimitPages: number; prefetched: number;
+}
+
+async function snapshot(targets: Array<{ label: string; socket: string }>): Promise<string> {
+  const rows = [];
+  for (const t of targets) {
+    try {
+      const s = await controlRequest<{ node: number; host: string; regions: Record<string, RegionStats> }>(t.socket, 'stats');
+      for (const [region, r] of Object.entries(s.regions)) {
+        rows.push({
+          node: s.node, host: s.host, region, apps: r.apps, faults: r.faults, 'minor (no copy)': r.minor,
+          'from segment': r.fromSegment, 'from remote': r.fromRemote, upgrades: r.writeUpgrades,
+          prefetched: r.prefetched, evictions: r.evictions, writebacks: r.writebacks,
+          cache: `${r.residentPages}/${r.cacheLimitPages} pages`,
+        });
+      }
+    } catch (err) {
+      rows.push({ node: t.label, error: (err as Error).message });
+    }
+  }
+  return formatTable(rows);
+}
+
+export async function statsCommand(opts: { node?: string; name: string; id?: string; watch?: string | boolean }): Promise<void> {
+  const targets = opts.node
+    ? [{ label: opts.node, socket: opts.node }]
+    : readState(opts.name).nodes.filter((n) => opts.id === undefined || String(n.id) === opts.id).map((n) => ({ label: String(n.id), socket: n.socketDir }));
+  if (targets.length === 0) throw new Error(`No node ${opts.id} in local cluster '${opts.name}'`);
+  if (opts.watch === undefined) {
+    console.log(await snapshot(targets));
+    return;
+  }
+  const seconds = opts.watch === true ? 1 : Number(opts.watch);
+  if (!(seconds > 0)) throw new Error(`--watch takes a number of seconds, got '${opts.watch}'`);
+  for (;;) {
+    const table = await snapshot(targets);
+    process.stdout.write(`\x1b[2J\x1b[H${new Date().toISOString()}  (every ${seconds}s, Ctrl-C to stop)\n\n${table}\n`);
+    await new Promise((r) => setTimeout(r, seconds * 1000));
+  }
+}
