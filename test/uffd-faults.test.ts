@@ -179,4 +179,17 @@ test('many faults in a burst arrive batched and all complete', async () => {
   }
 });
 
+test('a poisoned fault ends the access with SIGBUS instead of hanging it', async () => {
+  const app = await startApp(4);
+  try {
+    serve(app, (e) => app.uffd.poison(e.address, PAGE));
+    void app.request({ op: 'read', offset: PAGE, length: 16 });
+    const [code, signal] = await new Promise<[number | null, string | null]>((r) => app.child.once('exit', (c, s) => r([c, s])));
+    assert.is(code, null);
+    assert.is(signal, 'SIGBUS');
+  } finally {
+    await app.stop();
+  }
+});
+
 test.run();

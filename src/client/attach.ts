@@ -35,6 +35,15 @@ export class AttachedRegion {
     return this.info.region;
   }
 
+  /** An ArrayBuffer over [offset, offset+length) of the region, without copying. */
+  view(offset: number, length: number): ArrayBuffer {
+    if (this.closedBecause) throw this.closedBecause;
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.info.size) {
+      throw new NaplusError('ERANGE', `Bad offset: [${offset}, ${offset}+${length}) is outside region '${this.name}' of ${this.info.size} bytes`);
+    }
+    return this.mapping.view(offset, length);
+  }
+
   get attached(): boolean {
     return this.closedBecause === undefined;
   }

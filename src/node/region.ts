@@ -295,11 +295,23 @@ export class RegionService {
     this.resident--;
   }
 
-  /** The page cannot be had (its home is lost, say): waiters' threads are woken to fault again. */
+  /**
+   * The page cannot be had (its home is lost, say). Each app waiting on it takes SIGBUS
+   * on that access: the page is poisoned in its address space (or, on kernels before
+   * 6.6, the app is sent SIGBUS), and the node logs why. Nothing waits forever.
+   */
   fail(page: number, err: NaplusError): void {
     const list = this.waiters.get(page) ?? [];
     this.waiters.delete(page);
-    if (list.some((w) => !w.prefetch)) this.log(`page ${page} of region ${this.config.name}: ${err.message}`);
+    for (const w of list) {
+      if (w.prefetch) continue;
+      this.log(`app ${w.app.pid}: access to page ${page} of region ${this.config.name} fails with SIGBUS: ${err.message}`);
+      try {
+        w.app.uffd.poison(w.app.base + page * this.pageSize, this.pageSize);
+      } catch {
+        process.kill(w.app.pid, 'SIGBUS');
+      }
+    }
   }
 
   /** Waiting faults not yet granted, for tests and stats. */

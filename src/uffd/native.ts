@@ -20,6 +20,7 @@ export interface Native {
   uffdContinue(fd: number, start: number, len: number, mode: number): number;
   uffdCopy(fd: number, dst: number, src: number, len: number, mode: number): number;
   uffdZeropage(fd: number, start: number, len: number, mode: number): number;
+  uffdPoison(fd: number, start: number, len: number, mode: number): number;
   uffdWriteprotect(fd: number, start: number, len: number, mode: number): void;
   uffdWake(fd: number, start: number, len: number): void;
   readUffd(fd: number): Buffer;

@@ -99,7 +99,6 @@ export class Userfaultfd {
    * non-cooperative events the kernel sends on fork/mremap/madvise/munmap.
    */
   static open(options: { events?: UffdEventKind[]; pageSize?: number } = {}): Userfaultfd {
-    const { fd, via } = createFd();
     let wanted =
       K.UFFD_FEATURE_MISSING_SHMEM! |
       K.UFFD_FEATURE_MINOR_SHMEM! |
@@ -107,16 +106,34 @@ export class Userfaultfd {
       K.UFFD_FEATURE_PAGEFAULT_FLAG_WP! |
       K.UFFD_FEATURE_THREAD_ID!;
     for (const kind of options.events ?? ['remap', 'remove', 'unmap']) wanted |= K[EVENT_FEATURES[kind]]!;
+    const pageSize = options.pageSize ?? PAGE_SIZE;
     try {
-      const granted = native.uffdApi(fd, wanted);
-      return new Userfaultfd(fd, granted.features, via, options.pageSize ?? PAGE_SIZE);
+      // POISON (Linux 6.6) is optional: it lets the node fail an access it cannot
+      // serve with SIGBUS. Older kernels answer EINVAL to the unknown bit.
+      return Userfaultfd.negotiate(wanted | K.UFFD_FEATURE_POISON!, pageSize);
     } catch (err) {
-      fs.closeSync(fd);
+      if (errnoOf(err) !== 'EINVAL') throw err;
+    }
+    try {
+      return Userfaultfd.negotiate(wanted, pageSize);
+    } catch (err) {
+      if (errnoOf(err) !== 'EINVAL') throw err;
       throw new NaplusError(
         'ENOTSUP',
         `This kernel's userfaultfd lacks shared-memory MINOR/WP support (Linux >= 5.19 needed): ${(err as Error).message}`,
         { cause: err },
       );
+    }
+  }
+
+  /** A new userfaultfd with UFFDIO_API done (which the kernel allows once per descriptor). */
+  private static negotiate(features: number, pageSize: number): Userfaultfd {
+    const { fd, via } = createFd();
+    try {
+      return new Userfaultfd(fd, native.uffdApi(fd, features).features, via, pageSize);
+    } catch (err) {
+      fs.closeSync(fd);
+      throw err;
     }
   }
 
@@ -193,6 +210,19 @@ export class Userfaultfd {
     this.call(() => native.uffdWriteprotect(this.fd, start, length, mode));
   }
 
+  /**
+   * Makes every later access to the range raise SIGBUS in the app (and wakes the
+   * threads waiting on it, which then take the signal): how a fault the node cannot
+   * serve ends instead of hanging. Needs Linux 6.6 (UFFD_FEATURE_POISON).
+   */
+  poison(start: number, length: number): void {
+    this.checkRange(start, length);
+    if (!(this.features & K.UFFD_FEATURE_POISON!)) {
+      throw new NaplusError('ENOTSUP', 'This kernel cannot poison userfaultfd ranges (Linux >= 6.6 needed)');
+    }
+    this.fill(start, length, true, (s, l, dontwake) => native.uffdPoison(this.fd, s, l, dontwake), 'poison');
+  }
+
   wake(start: number, length: number): void {
     this.checkRange(start, length);
     this.call(() => native.uffdWake(this.fd, start, length));
@@ -267,13 +297,17 @@ export class Userfaultfd {
     length: number,
     wake: boolean,
     op: (start: number, length: number, dontwake: number) => number,
-    name: string,
+    name: 'copy' | 'zeropage' | 'continue' | 'poison',
   ): void {
     let done = 0;
     let interrupted = false; // after any partial step, wake the whole range once at the end
     let tries = 0;
-    const dontwakeBit = name === 'copy' ? K.UFFDIO_COPY_MODE_DONTWAKE! : name === 'zeropage'
-      ? K.UFFDIO_ZEROPAGE_MODE_DONTWAKE! : K.UFFDIO_CONTINUE_MODE_DONTWAKE!;
+    const dontwakeBit = {
+      copy: K.UFFDIO_COPY_MODE_DONTWAKE!,
+      zeropage: K.UFFDIO_ZEROPAGE_MODE_DONTWAKE!,
+      continue: K.UFFDIO_CONTINUE_MODE_DONTWAKE!,
+      poison: K.UFFDIO_POISON_MODE_DONTWAKE!,
+    }[name];
     while (done < length) {
       try {
         op(start + done, length - done, wake && !interrupted ? 0 : dontwakeBit);

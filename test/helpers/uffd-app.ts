@@ -63,9 +63,11 @@ export async function startApp(pages: number): Promise<AppUnderTest> {
     mapping,
     request: (msg) => request(msg),
     async stop() {
-      const exited = new Promise((r) => child.once('exit', r));
-      if (channel.isOpen) channel.send(Buffer.from(JSON.stringify({ op: 'exit' })));
-      await exited;
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        if (channel.isOpen) channel.send(Buffer.from(JSON.stringify({ op: 'exit' })));
+        await exited;
+      }
       channel.close();
       uffd.close();
       mapping.unmap();

@@ -16,6 +16,21 @@
 #define UFFD_FEATURE_WP_UNPOPULATED (1 << 13)
 #endif
 
+// UFFDIO_POISON (Linux 6.6): later accesses to the range raise SIGBUS.
+#ifndef UFFDIO_POISON
+struct uffdio_poison {
+  struct uffdio_range range;
+  __u64 mode;
+  __s64 updated;
+};
+#define _UFFDIO_POISON (0x08)
+#define UFFDIO_POISON _IOWR(UFFDIO, _UFFDIO_POISON, struct uffdio_poison)
+#define UFFDIO_POISON_MODE_DONTWAKE ((__u64)1 << 0)
+#endif
+#ifndef UFFD_FEATURE_POISON
+#define UFFD_FEATURE_POISON (1 << 14)
+#endif
+
 namespace naplus {
 
 // userfaultfd(2). flags: O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY.
@@ -101,6 +116,16 @@ static Napi::Value Zeropage(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(z.zeropage));
 }
 
+static Napi::Value Poison(const Napi::CallbackInfo& info) {
+  struct uffdio_poison p = {};
+  p.range.start = U64(info[1]);
+  p.range.len = U64(info[2]);
+  p.mode = U64(info[3]);
+  if (ioctl(Fd(info[0]), UFFDIO_POISON, &p) < 0)
+    ThrowErrno(info.Env(), "ioctl(UFFDIO_POISON)", errno, "", p.updated > 0 ? p.updated : 0);
+  return Napi::Number::New(info.Env(), static_cast<double>(p.updated));
+}
+
 static Napi::Value Writeprotect(const Napi::CallbackInfo& info) {
   struct uffdio_writeprotect wp = {};
   wp.range.start = U64(info[1]);
@@ -126,6 +151,7 @@ void InitUffd(Napi::Env env, Napi::Object exports) {
   exports.Set("uffdContinue", Napi::Function::New(env, Continue));
   exports.Set("uffdCopy", Napi::Function::New(env, Copy));
   exports.Set("uffdZeropage", Napi::Function::New(env, Zeropage));
+  exports.Set("uffdPoison", Napi::Function::New(env, Poison));
   exports.Set("uffdWriteprotect", Napi::Function::New(env, Writeprotect));
   exports.Set("uffdWake", Napi::Function::New(env, Wake));
 
@@ -144,6 +170,8 @@ void InitUffd(Napi::Env env, Napi::Object exports) {
   def("UFFD_FEATURE_MINOR_SHMEM", UFFD_FEATURE_MINOR_SHMEM);
   def("UFFD_FEATURE_WP_HUGETLBFS_SHMEM", UFFD_FEATURE_WP_HUGETLBFS_SHMEM);
   def("UFFD_FEATURE_WP_UNPOPULATED", UFFD_FEATURE_WP_UNPOPULATED);
+  def("UFFD_FEATURE_POISON", UFFD_FEATURE_POISON);
+  def("UFFDIO_POISON_MODE_DONTWAKE", UFFDIO_POISON_MODE_DONTWAKE);
   def("UFFDIO_REGISTER_MODE_MISSING", UFFDIO_REGISTER_MODE_MISSING);
   def("UFFDIO_REGISTER_MODE_WP", UFFDIO_REGISTER_MODE_WP);
   def("UFFDIO_REGISTER_MODE_MINOR", UFFDIO_REGISTER_MODE_MINOR);
