@@ -1,3 +1,4 @@
-// Public entry point of the naplus package.
+// Public entry point of the naplus package: `import { attach } from 'naplus'`.
 export { NaplusError } from './errors.js';
-export * from './uffd/index.js';
+export { attach, Region, Lock, type RegionStats } from './api/region.js';
+export type { AttachOptions } from './client/attach.js';

@@ -5,7 +5,8 @@ import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Memfd, Mapping, Userfaultfd, UnixChannel, UnixServer, NaplusError } from '../src/index.js';
+import { Memfd, Mapping, Userfaultfd, UnixChannel, UnixServer } from '../src/uffd/index.js';
+import { NaplusError } from '../src/errors.js';
 import { native } from '../src/uffd/native.js';
 
 const PAGE = 4096;
