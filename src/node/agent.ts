@@ -102,7 +102,10 @@ export class NodeAgent {
     };
   }
 
-  /** Control socket: `stats` once, or `trace` to stream fault events until the peer closes. */
+  /**
+   * Control socket: `stats` once, or `trace` to stream fault events (JSON arrays) until
+   * the peer closes; the first, empty array says the subscription is live.
+   */
   private serveControl(channel: UnixChannel): void {
     let unsubscribe: (() => void) | undefined;
     channel.start({
@@ -130,6 +133,7 @@ export class NodeAgent {
             clearInterval(timer);
             off();
           };
+          channel.send(Buffer.from('[]')); // subscribed: every later fault will be streamed
         } else {
           channel.send(Buffer.from(JSON.stringify({ error: `unknown control method '${method}'; use stats or trace` })));
         }
