@@ -52,6 +52,10 @@ test('an unknown node id lists the nodes there are', async () => {
   const r = mount(['-c', c.files.configPath, '-n', '9']);
   assert.is(r.code, 1);
   assert.match(r.err, /Node 9 is not in cluster file .*; its nodes are 1, 2/);
+  // Until the cross-node protocol is wired, a multi-node cluster is refused, not served incoherently.
+  const multi = mount(['-c', c.files.configPath, '-n', '1', '--socket-dir', path.join(c.dir, 's')]);
+  assert.is(multi.code, 1);
+  assert.match(multi.err, /serves single-node clusters only/);
   await c.close();
 });
 
@@ -67,9 +71,8 @@ test('a segment too small says how large it must be', async () => {
 });
 
 test('a socket path in use by a running node is refused', async () => {
-  const c = await makeCluster({ hosts: 1, nodesPerHost: 2, regions: [{ name: 'r', size: MiB }], start: false });
-  await c.start(1);
-  const r = mount(['-c', c.files.configPath, '-n', '2', '--socket-dir', c.files.nodes[0]!.socketDir]);
+  const c = await makeCluster({ regions: [{ name: 'r', size: MiB }] });
+  const r = mount(['-c', c.files.configPath, '-n', '1', '--socket-dir', c.files.nodes[0]!.socketDir]);
   assert.is(r.code, 1);
   assert.match(r.err, /r\.sock is in use by a running process; stop it or choose another --socket-dir/);
   await c.close();

@@ -62,6 +62,11 @@ export class NodeAgent {
 
   private open(): void {
     const { config, nodeId, socketDir, log } = this.options;
+    if (config.nodes.length > 1) {
+      // Without the cross-node protocol each node would cache pages on its own and read
+      // pages homed elsewhere from the wrong segment: refuse rather than be incoherent.
+      throw new NaplusError('ENOTSUP', `Cluster ${config.cluster} has ${config.nodes.length} nodes, but this build serves single-node clusters only: the cross-node coherence protocol is not wired in yet`);
+    }
     const layouts = config.regions.map((r) => new RegionLayout(config, r));
     const hostIndex = config.hosts.findIndex((h) => h.name === this.host);
     const plan = planSegment(layouts, this.host);
