@@ -83,18 +83,34 @@ static Napi::Value Unregister(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// The filling ioctls report partial progress in a field of their struct; a failure
-// carries it as `done` so the caller can resume after EAGAIN.
-static Napi::Value Continue(const Napi::CallbackInfo& info) {
-  struct uffdio_continue c = {};
-  c.range.start = U64(info[1]);
-  c.range.len = U64(info[2]);
-  c.mode = U64(info[3]);
-  if (ioctl(Fd(info[0]), UFFDIO_CONTINUE, &c) < 0)
-    ThrowErrno(info.Env(), "ioctl(UFFDIO_CONTINUE)", errno, "", c.mapped > 0 ? c.mapped : 0);
-  return Napi::Number::New(info.Env(), static_cast<double>(c.mapped));
+// The filling ioctls (CONTINUE, ZEROPAGE, POISON: fd, start, len, mode) share one
+// shape: a range, a mode, and a field where the kernel reports the bytes done, or a
+// negated errno. A failure carries that progress as `done`, so the caller can resume
+// after EAGAIN.
+template <typename Arg, __s64 Arg::*Progress>
+static Napi::Value FillRange(const Napi::CallbackInfo& info, unsigned long request, const char* name) {
+  Arg arg = {};
+  arg.range.start = U64(info[1]);
+  arg.range.len = U64(info[2]);
+  arg.mode = U64(info[3]);
+  if (ioctl(Fd(info[0]), request, &arg) < 0)
+    ThrowErrno(info.Env(), name, errno, "", arg.*Progress > 0 ? arg.*Progress : 0);
+  return Napi::Number::New(info.Env(), static_cast<double>(arg.*Progress));
 }
 
+static Napi::Value Continue(const Napi::CallbackInfo& info) {
+  return FillRange<uffdio_continue, &uffdio_continue::mapped>(info, UFFDIO_CONTINUE, "ioctl(UFFDIO_CONTINUE)");
+}
+
+static Napi::Value Zeropage(const Napi::CallbackInfo& info) {
+  return FillRange<uffdio_zeropage, &uffdio_zeropage::zeropage>(info, UFFDIO_ZEROPAGE, "ioctl(UFFDIO_ZEROPAGE)");
+}
+
+static Napi::Value Poison(const Napi::CallbackInfo& info) {
+  return FillRange<uffdio_poison, &uffdio_poison::updated>(info, UFFDIO_POISON, "ioctl(UFFDIO_POISON)");
+}
+
+// COPY has a source besides the range: (fd, dst, src, len, mode).
 static Napi::Value Copy(const Napi::CallbackInfo& info) {
   struct uffdio_copy c = {};
   c.dst = U64(info[1]);
@@ -104,26 +120,6 @@ static Napi::Value Copy(const Napi::CallbackInfo& info) {
   if (ioctl(Fd(info[0]), UFFDIO_COPY, &c) < 0)
     ThrowErrno(info.Env(), "ioctl(UFFDIO_COPY)", errno, "", c.copy > 0 ? c.copy : 0);
   return Napi::Number::New(info.Env(), static_cast<double>(c.copy));
-}
-
-static Napi::Value Zeropage(const Napi::CallbackInfo& info) {
-  struct uffdio_zeropage z = {};
-  z.range.start = U64(info[1]);
-  z.range.len = U64(info[2]);
-  z.mode = U64(info[3]);
-  if (ioctl(Fd(info[0]), UFFDIO_ZEROPAGE, &z) < 0)
-    ThrowErrno(info.Env(), "ioctl(UFFDIO_ZEROPAGE)", errno, "", z.zeropage > 0 ? z.zeropage : 0);
-  return Napi::Number::New(info.Env(), static_cast<double>(z.zeropage));
-}
-
-static Napi::Value Poison(const Napi::CallbackInfo& info) {
-  struct uffdio_poison p = {};
-  p.range.start = U64(info[1]);
-  p.range.len = U64(info[2]);
-  p.mode = U64(info[3]);
-  if (ioctl(Fd(info[0]), UFFDIO_POISON, &p) < 0)
-    ThrowErrno(info.Env(), "ioctl(UFFDIO_POISON)", errno, "", p.updated > 0 ? p.updated : 0);
-  return Napi::Number::New(info.Env(), static_cast<double>(p.updated));
 }
 
 static Napi::Value Writeprotect(const Napi::CallbackInfo& info) {
