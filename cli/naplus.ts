@@ -59,9 +59,15 @@ Examples:
 
 program
   .command('demo')
-  .description('bring up a 2-host x 2-node local cluster, multiply matrices on all four nodes, check the result, report, tear down')
+  .description('bring up a local cluster, multiply matrices on all its nodes at once, check the result, report, tear down')
   .option('--n <size>', 'matrix dimension', '256')
+  .option('--hosts <n>', 'simulated hosts', '1')
+  .option('--nodes-per-host <m>', 'nodes (VMs) per host', '1')
   .option('--keep', 'leave the cluster running afterwards')
+  .addHelpText('after', `
+Examples:
+  naplus demo
+  naplus demo --n 512 --keep`)
   .action(demo);
 
 program.parseAsync().catch((err) => {

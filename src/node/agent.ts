@@ -13,6 +13,7 @@ import { RegionService } from './region.js';
 import { LocalEngine } from './local-engine.js';
 import { AttachServer } from './attach-server.js';
 import { TraceLog, type FaultEvent } from './trace.js';
+import { SyncService } from './sync-service.js';
 
 export interface NodeOptions {
   config: ClusterConfig;
@@ -36,6 +37,7 @@ export class NodeAgent {
   private control: UnixServer | undefined;
   private segment: Segment | undefined;
   private stopping: Promise<void> | undefined;
+  private readonly sync = new SyncService();
   readonly started = Date.now();
 
   private constructor(
@@ -85,6 +87,11 @@ export class NodeAgent {
       service.engine = engine;
       const server = new AttachServer(service, path.join(socketDir, `${region.name}.sock`), { cluster: config.cluster, host: this.host }, log);
       server.handlers.set('stats', () => this.stats());
+      // Lock and barrier names are cluster-wide, so one service serves every region.
+      server.handlers.set('lock', (app, args) => this.sync.lock(app, String(args.name)));
+      server.handlers.set('unlock', (app, args) => this.sync.unlock(app, String(args.name)));
+      server.handlers.set('barrier', (app, args) => this.sync.barrier(app, String(args.name), Number(args.parties)));
+      server.onDetach = (app) => this.sync.appGone(app);
       this.regions.set(region.name, { service, server, engine });
       log('info', `region ${region.name} ready: ${formatSize(region.size)}, ${region.pageSize}-byte pages, cache ${formatSize(cachePages * region.pageSize)}`);
     }

@@ -69,21 +69,31 @@ export async function makeCluster(opts: { hosts?: number; nodesPerHost?: number;
 export async function startApp(socketDir: string, region: string): Promise<TestApp> {
   const child = spawn(process.execPath, [APP, region, socketDir], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = readline.createInterface({ input: child.stdout! });
-  const waiting: Array<(v: Record<string, any>) => void> = [];
-  lines.on('line', (l) => waiting.shift()?.(JSON.parse(l)));
+  let onHello: (v: Record<string, any>) => void;
+  const helloLine = new Promise<Record<string, any>>((resolve) => (onHello = resolve));
+  const waiting = new Map<number, (v: Record<string, any>) => void>();
+  lines.on('line', (l) => {
+    const msg = JSON.parse(l);
+    if (msg.id === undefined) return onHello(msg);
+    waiting.get(msg.id)?.(msg.reply);
+    waiting.delete(msg.id);
+  });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => {
-    for (const w of waiting.splice(0)) w({ error: `app exited with ${code}` });
+    onHello({ error: `app exited with ${code}` });
+    for (const w of waiting.values()) w({ error: `app exited with ${code}` });
+    waiting.clear();
     resolve(code);
   }));
-  const next = () => new Promise<Record<string, any>>((resolve) => waiting.push(resolve));
-  const hello = await next();
+  const hello = await helloLine;
+  let nextId = 1;
   return {
     child,
     hello,
     exited,
     cmd(c) {
-      const reply = next();
-      child.stdin!.write(`${JSON.stringify(c)}\n`);
+      const id = nextId++;
+      const reply = new Promise<Record<string, any>>((resolve) => waiting.set(id, resolve));
+      child.stdin!.write(`${JSON.stringify({ ...c, id })}\n`);
       return reply;
     },
   };
