@@ -101,6 +101,21 @@ async function withJs(toucher: string, dir: string, seg: string, pages: number, 
   }
 }
 
+/**
+ * The C baseline alone: µs per 4 KiB read fault (1 page per fault) with the minimal C
+ * handler, median over `rounds` scans of `pages` pages. Other benchmarks compare to it.
+ */
+export async function cHandlerMicrosPerFault(pages: number, rounds: number): Promise<number> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'naplus-c-baseline-'));
+  try {
+    const { file, expected } = makeSegment(dir, pages);
+    const scan = await withC(compileC('handler'), compileC('toucher'), dir, file, pages, 1, rounds, expected);
+    return median(scan.nsPerPage) / 1000;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export const bench: Bench = async ({ quick, log }) => {
   const toucher = compileC('toucher');
   const handler = compileC('handler');

@@ -2,7 +2,7 @@
 // runs one. Each benchmark lives in bench/<name>.ts and exports `bench: Bench`.
 import { printResult, type Bench, type BenchResult } from './lib/report.js';
 
-const ALL = ['fault-path', 'transport', 'dsm', 'apps'];
+const ALL = ['fault-path', 'transport', 'dsm'];
 
 async function load(name: string): Promise<Bench> {
   if (!ALL.includes(name)) {
