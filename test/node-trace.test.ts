@@ -12,7 +12,8 @@ import type { FaultEvent } from '../src/node/trace.js';
 const MiB = 1 << 20;
 
 test('faults are traced to the --trace file with app, page, kind, source and wait', async () => {
-  const trace = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'naplus-trace-')), 'faults.jsonl');
+  const traceDir = fs.mkdtempSync(path.join(os.tmpdir(), 'naplus-trace-'));
+  const trace = path.join(traceDir, 'faults.jsonl');
   const c = await makeCluster({ regions: [{ name: 'data', size: MiB }], nodeArgs: ['--trace', trace] });
   try {
     const writer = await c.app(1, 'data');
@@ -31,6 +32,7 @@ test('faults are traced to the --trace file with app, page, kind, source and wai
     assert.ok(events.every((e) => e.waitUs >= 0 && e.t > 0));
   } finally {
     await c.close();
+    fs.rmSync(traceDir, { recursive: true, force: true });
   }
 });
 
