@@ -13,6 +13,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { NaplusError } from './errors.js';
+import type { CompressMode } from './transport/index.js';
 
 export type Placement = 'block' | 'interleave' | 'first-touch';
 
@@ -35,6 +36,16 @@ export interface RegionConfig {
   placement: Placement;
 }
 
+/** Options of the links between nodes (the cluster file's optional "transport"). */
+export interface TransportConfig {
+  /** LZ4 for page payloads: `auto` while a link is backlogged (default), `always`, `never`. */
+  compress: CompressMode;
+  heartbeatMs: number;
+  peerTimeoutMs: number;
+  /** PEM files (relative to the cluster file) for TLS between nodes; absent: plain TCP. */
+  tls?: { key: string; cert: string; ca: string };
+}
+
 export interface ClusterConfig {
   file: string;
   cluster: string;
@@ -43,6 +54,7 @@ export interface ClusterConfig {
   hosts: HostConfig[];
   nodes: NodeConfig[];
   regions: RegionConfig[];
+  transport: TransportConfig;
 }
 
 const PLACEMENTS: Placement[] = ['block', 'interleave', 'first-touch'];
@@ -95,6 +107,35 @@ function parseListen(v: unknown, field: string): { host: string; port: number } 
   const port = m ? Number(m[2]) : NaN;
   if (!m || port < 1 || port > 65535) throw bad(field, '"host:port" with a port from 1 to 65535', v);
   return { host: m[1]!.replace(/^\[(.*)\]$/, '$1'), port };
+}
+
+function parseTransport(v: unknown, file: string): TransportConfig {
+  const t = v === undefined ? {} : object(v, 'transport');
+  const compress = (t.compress ?? 'auto') as CompressMode;
+  if (!['auto', 'always', 'never'].includes(compress)) throw bad('transport.compress', 'one of auto, always, never', t.compress);
+  const ms = (key: string, dflt: number) => {
+    const value = t[key] ?? dflt;
+    if (!Number.isSafeInteger(value) || (value as number) < 10 || (value as number) > 600_000) {
+      throw bad(`transport.${key}`, 'a number of milliseconds from 10 to 600000', value);
+    }
+    return value as number;
+  };
+  const heartbeatMs = ms('heartbeatMs', 1000);
+  const peerTimeoutMs = ms('peerTimeoutMs', 5000);
+  if (peerTimeoutMs <= 2 * heartbeatMs) {
+    throw bad('transport.peerTimeoutMs', `more than twice heartbeatMs (${heartbeatMs})`, peerTimeoutMs);
+  }
+  let tls: TransportConfig['tls'];
+  if (t.tls !== undefined) {
+    const o = object(t.tls, 'transport.tls');
+    const file_ = (key: string) => {
+      const p = path.resolve(path.dirname(file), str(o, key, 'transport.tls'));
+      if (!fs.existsSync(p)) throw bad(`transport.tls.${key}`, 'an existing PEM file', o[key]);
+      return p;
+    };
+    tls = { key: file_('key'), cert: file_('cert'), ca: file_('ca') };
+  }
+  return { compress, heartbeatMs, peerTimeoutMs, tls };
 }
 
 function unique<T>(items: T[], key: (t: T) => string | number, what: string): void {
@@ -156,7 +197,7 @@ export function validateConfig(raw: unknown, file: string): ClusterConfig {
   if (secret.length < 16) {
     throw new NaplusError('ECONFIG', `Cluster file: the secret in ${secretFile} is ${secret.length} bytes; use at least 16 (e.g. \`head -c 32 /dev/urandom | base64 > ${secretFile}\`)`);
   }
-  return { file, cluster, secretFile, secret, hosts, nodes, regions };
+  return { file, cluster, secretFile, secret, hosts, nodes, regions, transport: parseTransport(top.transport, file) };
 }
 
 export function loadConfig(file: string): ClusterConfig {
