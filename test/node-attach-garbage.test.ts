@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { makeCluster } from './helpers/cluster.js';
 import { Memfd, UnixChannel } from '../src/uffd/index.js';
+import { ATTACH_PROTOCOL } from '../src/node/messages.js';
 
 const MiB = 1 << 20;
 
@@ -32,9 +33,9 @@ test('garbage, wrong versions and protocol violations are refused; real apps car
     const cases: Array<[string, Array<{ data: Buffer; fds?: number[] }>, RegExp]> = [
       ['not JSON', [{ data: Buffer.from([0xff, 0x00, 0x13]) }], /JSON/],
       ['unknown op', [json({ op: 'format-disk' })], /unknown message op "format-disk"/],
-      ['wrong protocol version', [json({ op: 'hello', version: 99, region: 'data', pid: 1 })], /attach protocol 99 is not 1/],
-      ['wrong region', [json({ op: 'hello', version: 1, region: 'other', pid: 1 })], /serves region 'data', not 'other'/],
-      ['uffd without a descriptor', [json({ op: 'hello', version: 1, region: 'data', pid: 1 }), json({ op: 'uffd', base: 0, features: 0, via: 'syscall' })], /exactly one userfaultfd/],
+      ['wrong protocol version', [json({ op: 'hello', version: 99, region: 'data', pid: 1 })], new RegExp(`attach protocol 99 is not ${ATTACH_PROTOCOL}`)],
+      ['wrong region', [json({ op: 'hello', version: ATTACH_PROTOCOL, region: 'other', pid: 1 })], /serves region 'data', not 'other'/],
+      ['uffd without a descriptor', [json({ op: 'hello', version: ATTACH_PROTOCOL, region: 'data', pid: 1 }), json({ op: 'uffd', base: 0, features: 0, via: 'syscall' })], /exactly one userfaultfd/],
     ];
     for (const [name, messages, reason] of cases) {
       const { replies, closed } = await probe(sock, messages);

@@ -22,6 +22,7 @@ export class AttachedRegion {
   private closedBecause: NaplusError | undefined;
   /** Listeners for events the node sends unasked. */
   readonly eventListeners = new Set<(message: string, data: unknown) => void>();
+  private local: Array<[number, number]> | undefined;
 
   constructor(
     readonly info: Welcome,
@@ -42,6 +43,12 @@ export class AttachedRegion {
       throw new NaplusError('ERANGE', `Bad offset: [${offset}, ${offset}+${length}) is outside region '${this.name}' of ${this.info.size} bytes`);
     }
     return this.mapping.view(offset, length);
+  }
+
+  /** Byte ranges [from, to) of the region homed on this node's host, merged, in order. */
+  get localRanges(): ReadonlyArray<readonly [number, number]> {
+    this.local ??= repeatRuns(this.info.local, this.info.size);
+    return this.local;
   }
 
   get attached(): boolean {
@@ -86,6 +93,21 @@ export class AttachedRegion {
     this.closed(new NaplusError('EBADF', `Region '${this.name}' was detached`));
     this.mapping.unmap();
   }
+}
+
+/** The welcome's runs of one period, repeated to the end of the region and merged. */
+export function repeatRuns({ period, runs }: Welcome['local'], size: number): Array<[number, number]> {
+  const ranges: Array<[number, number]> = [];
+  for (let base = 0; base < size && runs.length > 0; base += period) {
+    for (const [a, b] of runs) {
+      if (base + a >= size) break;
+      const to = Math.min(base + b, size);
+      const last = ranges.at(-1);
+      if (last && last[1] === base + a) last[1] = to;
+      else ranges.push([base + a, to]);
+    }
+  }
+  return ranges;
 }
 
 /** Attaches this process to region `name` through the local Naplus node. */

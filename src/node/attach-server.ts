@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { UnixServer, Userfaultfd, type UnixChannel, type Watch } from '../uffd/index.js';
 import { NaplusError } from '../errors.js';
-import { ATTACH_PROTOCOL, decode, encode, type AppToNode, type NodeToApp } from './messages.js';
+import { ATTACH_PROTOCOL, decode, encode, type AppToNode, type NodeToApp, type Welcome } from './messages.js';
 import type { AppLink, RegionService } from './region.js';
 
 export type RequestHandler = (app: AppLink, args: Record<string, unknown>) => unknown | Promise<unknown>;
@@ -25,6 +25,7 @@ export class AttachServer {
   readonly handlers = new Map<string, RequestHandler>();
   /** Called when an app detaches, for state an app holds elsewhere (locks, say). */
   onDetach: ((app: AppLink) => void) | undefined;
+  private readonly local: Welcome['local'];
 
   constructor(
     private readonly region: RegionService,
@@ -32,6 +33,8 @@ export class AttachServer {
     private readonly identity: { cluster: string; host: string },
     private readonly log: (level: 'info' | 'warn', msg: string) => void,
   ) {
+    const layout = region.layout;
+    this.local = { period: layout.period * region.pageSize, runs: layout.hostRuns(identity.host) };
     fs.mkdirSync(path.dirname(socketPath), { recursive: true });
     this.server = UnixServer.listen(socketPath, (channel) => this.accept(channel));
   }
@@ -67,7 +70,10 @@ export class AttachServer {
         const cred = conn.channel.peer();
         this.log('info', `region ${msg.region}: app attaching, pid ${cred.pid} uid ${cred.uid} gid ${cred.gid}`);
         const r = this.region;
-        this.send(conn, { op: 'welcome', region: r.config.name, size: r.config.size, pageSize: r.pageSize, nodeId: r.nodeId, ...this.identity }, [r.memfd.fd]);
+        this.send(conn, {
+          op: 'welcome', region: r.config.name, size: r.config.size, pageSize: r.pageSize, nodeId: r.nodeId, ...this.identity,
+          placement: r.config.placement, local: this.local,
+        }, [r.memfd.fd]);
         return;
       }
       case 'uffd': {

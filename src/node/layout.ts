@@ -46,6 +46,11 @@ export class RegionLayout {
   readonly slot: Uint32Array;
   /** Pages homed on each host, by host name. */
   readonly hostPages = new Map<string, number>();
+  /**
+   * Pages after which the pattern of homes repeats: the whole region for 'block', one
+   * page per node for 'interleave'.
+   */
+  readonly period: number;
   private readonly hostOfNode = new Map<number, string>();
 
   constructor(
@@ -55,6 +60,7 @@ export class RegionLayout {
     this.pages = region.size / region.pageSize;
     for (const n of config.nodes) this.hostOfNode.set(n.id, n.host);
     this.home = homeTable(region.placement, this.pages, config.hosts.map((h) => h.nodes.map((n) => n.id)));
+    this.period = region.placement === 'interleave' ? Math.min(config.nodes.length, this.pages) : this.pages;
     this.slot = new Uint32Array(this.pages);
     for (const h of config.hosts) this.hostPages.set(h.name, 0);
     for (let p = 0; p < this.pages; p++) {
@@ -71,6 +77,23 @@ export class RegionLayout {
 
   hostOfNodeId(node: number): string {
     return this.hostOfNode.get(node)!;
+  }
+
+  /**
+   * Byte ranges [from, to) of the first period homed on `host`, merged. Repeated every
+   * period they are every range homed there: an app learns its host's memory from this
+   * short list even when the region is interleaved page by page over the hosts.
+   */
+  hostRuns(host: string): Array<[number, number]> {
+    const ps = this.region.pageSize;
+    const runs: Array<[number, number]> = [];
+    for (let p = 0; p < this.period; p++) {
+      if (this.hostOf(p) !== host) continue;
+      const last = runs.at(-1);
+      if (last && last[1] === p * ps) last[1] += ps;
+      else runs.push([p * ps, (p + 1) * ps]);
+    }
+    return runs;
   }
 }
 

@@ -1,8 +1,9 @@
 // Messages on the attach socket between an app and its node (JSON, one per SEQPACKET
 // message). Handshake: hello → welcome(+memfd) → uffd(+userfaultfd) → ready. After that
 // requests carry an `id` and get exactly one reply with the same id.
+import type { Placement } from '../config.js';
 
-export const ATTACH_PROTOCOL = 1;
+export const ATTACH_PROTOCOL = 2;
 
 export interface Hello {
   op: 'hello';
@@ -19,6 +20,12 @@ export interface Welcome {
   nodeId: number;
   host: string;
   cluster: string;
+  placement: Placement;
+  /**
+   * The byte ranges [from, to) homed on this node's host: `runs` within the first
+   * `period` bytes, repeated every `period` bytes to the end of the region.
+   */
+  local: { period: number; runs: Array<[number, number]> };
 }
 
 export interface UffdHandover {
