@@ -32,6 +32,14 @@ export function checkUint(name: string, value: unknown): number {
   return value;
 }
 
+/** Checks a name: a non-empty string of at most `maxBytes` UTF-8 bytes. */
+export function checkName(what: string, value: unknown, maxBytes = 200): string {
+  if (typeof value !== 'string' || value.length === 0 || Buffer.byteLength(value) > maxBytes) {
+    throw invalidArgument(what, `a non-empty string of at most ${maxBytes} UTF-8 bytes`, value);
+  }
+  return value;
+}
+
 /** Checks a non-negative integer that is a multiple of `align`. */
 export function checkAligned(name: string, value: unknown, align: number): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0 || value % align !== 0) {

@@ -10,8 +10,9 @@
 // address by any node, in one global order; Atomics work across nodes. Single writer /
 // multiple readers per page: pages written by several nodes at once bounce between
 // them (correct, but slow), so give each node its own pages where you can.
-import { NaplusError } from '../errors.js';
+import { NaplusError, checkName } from '../errors.js';
 import { attachRegion, type AttachOptions, type AttachedRegion } from '../client/attach.js';
+import { Heap, type Block, type HeapStats, type MallocOptions } from './heap.js';
 
 export interface RegionStats {
   nodeId: number;
@@ -43,7 +44,11 @@ export class Lock {
 }
 
 export class Region {
-  constructor(readonly attached: AttachedRegion) {}
+  private readonly heap: Heap;
+
+  constructor(readonly attached: AttachedRegion) {
+    this.heap = new Heap(attached);
+  }
 
   get name(): string {
     return this.attached.name;
@@ -67,9 +72,53 @@ export class Region {
     return this.attached.info.host;
   }
 
-  /** An ArrayBuffer over [offset, offset+length) of the shared memory, without copying. */
+  /** Byte ranges [from, to) of the region homed on this node's host, merged, in order. */
+  get localRanges(): ReadonlyArray<readonly [number, number]> {
+    return this.attached.localRanges;
+  }
+
+  /**
+   * An ArrayBuffer over [offset, offset+length) of the shared memory, without copying.
+   * Raw access to any range: the heap's metadata is at the start of the region
+   * (heapStats().start bytes), and keeping raw views apart from malloc'd blocks is up to you.
+   */
   view(offset: number, length: number): ArrayBuffer {
     return this.attached.view(offset, length);
+  }
+
+  /**
+   * Allocates `bytes` of the region, for every app on every node. A block below a page
+   * takes whole 64-byte units and stays within one page; from a page up it is
+   * page-aligned, whole pages. `name` makes it findable with lookup(); `home: 'local'`
+   * takes memory homed on this node's host only. Rejects with ENOMEM (no free extent
+   * fits), EEXIST (name taken), EINVAL (bad arguments, or a 'local' block larger than any
+   * run of pages homed here).
+   */
+  malloc(bytes: number, options?: MallocOptions): Promise<Block> {
+    return this.heap.malloc(bytes, options);
+  }
+
+  /**
+   * Frees a block, given as a Block or its offset. Rejects with EDOUBLEFREE if it was
+   * freed already, ERANGE if the offset is not the start of a live block.
+   */
+  free(block: Block | number): Promise<void> {
+    return this.heap.free(block);
+  }
+
+  /** The live block named `name`, allocated by any app; rejects with ENOENT if there is none. */
+  lookup(name: string): Promise<Block> {
+    return this.heap.lookup(name);
+  }
+
+  /** Every live block of the region, by offset. */
+  blocks(): Promise<Block[]> {
+    return this.heap.blocks();
+  }
+
+  /** The heap's metadata area, bytes used and free, and its largest free extent. */
+  heapStats(): Promise<HeapStats> {
+    return this.heap.stats();
   }
 
   /**
@@ -78,7 +127,8 @@ export class Region {
    * protects), EDEADLK if this app holds it already.
    */
   async lock(name: string): Promise<Lock> {
-    checkName(name, 'lock name');
+    checkName('lock name', name);
+    if (name.startsWith('naplus.')) throw new NaplusError('EINVAL', `Lock name '${name}' is reserved: names starting with 'naplus.' belong to Naplus itself (its heap, say); pick another`);
     await this.attached.call('lock', { name });
     return new Lock(this, name);
   }
@@ -95,7 +145,7 @@ export class Region {
 
   /** Waits until `parties` apps (on any nodes) have arrived at barrier `name`. */
   async barrier(name: string, parties: number): Promise<void> {
-    checkName(name, 'barrier name');
+    checkName('barrier name', name);
     if (!Number.isSafeInteger(parties) || parties < 1) {
       throw new NaplusError('EINVAL', `Expected a positive integer for parties but received ${String(parties)}`);
     }
@@ -124,17 +174,11 @@ export class Region {
   }
 }
 
-function checkName(name: unknown, what: string): void {
-  if (typeof name !== 'string' || name.length === 0 || Buffer.byteLength(name) > 200) {
-    throw new NaplusError('EINVAL', `Expected a non-empty string of at most 200 bytes for ${what} but received ${JSON.stringify(name)}`);
-  }
-}
-
 /**
  * Attaches this process to a region through the local node. Fails with ENOTCONN (and
  * the command that starts a node) when no node runs there, ENOENT for an unknown region.
  */
 export async function attach(name: string, options: AttachOptions = {}): Promise<Region> {
-  checkName(name, 'region name');
+  checkName('region name', name);
   return new Region(await attachRegion(name, options));
 }
