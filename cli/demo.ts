@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { controlRequest } from '../src/control-client.js';
 import { formatTable } from '../bench/lib/report.js';
-import { clusterDown, clusterUp, type ClusterState } from './local.js';
+import { clusterDown, clusterUp } from './local.js';
 
 const MATMUL = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../examples/matmul.js');
 
@@ -26,28 +26,31 @@ interface WorkerResult {
   ok: boolean;
 }
 
-/** Four workers at least, spread round-robin over the nodes. */
-function runWorkers(state: ClusterState, n: number, onProgress: (fraction: number) => void): Promise<WorkerResult> {
-  const workers = Math.max(4, state.nodes.length);
+/**
+ * Runs one worker app per entry of `socketDirs` (attached through that node):
+ * `script <worker> <workers> ...args`. Workers report `{ progress }` and worker 0 its
+ * `{ result }` over IPC; resolves with that result once every worker exited cleanly.
+ */
+export function runWorkers<R>(script: string, socketDirs: string[], args: string[], onProgress: (fraction: number) => void = () => {}): Promise<R> {
+  const workers = socketDirs.length;
   const progress = new Array<number>(workers).fill(0);
-  let result: WorkerResult | undefined;
-  const placement = Array.from({ length: workers }, (_, w) => state.nodes[w % state.nodes.length]!);
-  const runs = placement.map((node, w) => new Promise<void>((resolve, reject) => {
-    const child = fork(MATMUL, [String(w), String(workers), String(n)], {
-      env: { ...process.env, NAPLUS_SOCKET_DIR: node.socketDir },
+  let result: R | undefined;
+  const runs = socketDirs.map((socketDir, w) => new Promise<void>((resolve, reject) => {
+    const child = fork(script, [String(w), String(workers), ...args], {
+      env: { ...process.env, NAPLUS_SOCKET_DIR: socketDir },
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     });
-    child.on('message', (m: { progress?: number; result?: WorkerResult }) => {
+    child.on('message', (m: { progress?: number; result?: R }) => {
       if (m.progress !== undefined) {
         progress[w] = m.progress;
         onProgress(progress.reduce((a, b) => a + b, 0) / workers);
       }
       if (m.result) result = m.result;
     });
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`worker ${w} on node ${node.id} exited with ${code}`))));
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`worker ${w} (${socketDir}) exited with ${code}`))));
   }));
   return Promise.all(runs).then(() => {
-    if (!result) throw new Error('worker 0 reported no result');
+    if (!result) throw new Error(`worker 0 of ${path.basename(script)} reported no result`);
     return result;
   });
 }
@@ -60,10 +63,12 @@ export async function demo(opts: DemoOptions): Promise<void> {
     name: `demo-${process.pid}`, hosts: opts.hosts, nodesPerHost: opts.nodesPerHost, size: `${size}M`, placement: 'block',
   });
   try {
-    console.log(`\nMultiplying two ${n}x${n} float64 matrices with ${Math.max(4, state.nodes.length)} worker apps on ${state.nodes.length} node(s)…`);
+    // Four workers at least, spread round-robin over the nodes.
+    const socketDirs = Array.from({ length: Math.max(4, state.nodes.length) }, (_, w) => state.nodes[w % state.nodes.length]!.socketDir);
+    console.log(`\nMultiplying two ${n}x${n} float64 matrices with ${socketDirs.length} worker apps on ${state.nodes.length} node(s)…`);
     const started = Date.now();
     let last = -1;
-    const result = await runWorkers(state, n, (f) => {
+    const result = await runWorkers<WorkerResult>(MATMUL, socketDirs, [String(n)], (f) => {
       const pct = Math.floor(f * 100);
       if (pct !== last && process.stdout.isTTY) process.stdout.write(`\r  progress ${String(pct).padStart(3)}%`);
       last = pct;
