@@ -10,8 +10,10 @@ const PAGE = 4096;
 
 /**
  * Sends `cmd` to `waiter` while `holder` has the heap lock, makes sure the waiter is
- * queued for the lock (a later round trip on its channel), kills the holder and
- * resolves with the waiter's reply.
+ * queued for the lock, kills the holder and resolves with the waiter's reply. A heap
+ * operation asks for the lock one microtask after its command is read, so a command
+ * read in the same chunk of stdin may overtake it; a command sent after that one's
+ * answer cannot, and the node serves an app's requests in order.
  */
 async function afterHolderKilled(holder: TestApp, waiter: TestApp, cmd: Record<string, unknown>): Promise<Record<string, any>> {
   let answered = false;
@@ -19,6 +21,7 @@ async function afterHolderKilled(holder: TestApp, waiter: TestApp, cmd: Record<s
     answered = true;
     return r;
   });
+  await waiter.cmd({ op: 'stats' });
   await waiter.cmd({ op: 'stats' });
   assert.is(answered, false, 'the waiter waits for the heap lock');
   holder.child.kill('SIGKILL');
