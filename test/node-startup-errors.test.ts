@@ -3,6 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,11 +53,23 @@ test('an unknown node id lists the nodes there are', async () => {
   const r = mount(['-c', c.files.configPath, '-n', '9']);
   assert.is(r.code, 1);
   assert.match(r.err, /Node 9 is not in cluster file .*; its nodes are 1, 2/);
-  // Until the cross-node protocol is wired, a multi-node cluster is refused, not served incoherently.
-  const multi = mount(['-c', c.files.configPath, '-n', '1', '--socket-dir', path.join(c.dir, 's')]);
-  assert.is(multi.code, 1);
-  assert.match(multi.err, /serves single-node clusters only/);
   await c.close();
+});
+
+test('a listen port in use is named', async () => {
+  const c = await makeCluster({ hosts: 2, regions: [{ name: 'r', size: MiB }], start: false });
+  const raw = JSON.parse(fs.readFileSync(c.files.configPath, 'utf8'));
+  const listen: string = raw.hosts[0].nodes[0].listen;
+  const busy = net.createServer();
+  await new Promise<void>((resolve) => busy.listen(Number(listen.split(':')[1]), '127.0.0.1', resolve));
+  try {
+    const r = mount(['-c', c.files.configPath, '-n', '1', '--socket-dir', path.join(c.dir, 's')]);
+    assert.is(r.code, 1);
+    assert.match(r.err, new RegExp(`Node 1 cannot listen on ${listen.replace(/\./g, '\\.')}: .*EADDRINUSE`));
+  } finally {
+    busy.close();
+    await c.close();
+  }
 });
 
 test('a segment too small says how large it must be', async () => {
