@@ -12,10 +12,11 @@ import { Segment } from './segment.js';
 import { RegionService } from './region.js';
 import { AttachServer } from './attach-server.js';
 import { TraceLog, type FaultEvent } from './trace.js';
-import { SyncService } from './sync-service.js';
 import { Transport } from '../transport/index.js';
 import { NodeCoherence } from '../coherence/node-coherence.js';
 import { COHERENCE_TYPE } from '../coherence/codec.js';
+import { SYNC_TYPE, SyncNode } from '../coherence/sync-node.js';
+import type { AppLink } from './region.js';
 import type { Topology } from '../coherence/protocol.js';
 
 /** Bytes of a transport page; every region's page size is a multiple of it. */
@@ -52,7 +53,7 @@ export class NodeAgent {
   private transport: Transport | undefined;
   private coherence: NodeCoherence | undefined;
   private stopping: Promise<void> | undefined;
-  private readonly sync = new SyncService();
+  private sync!: SyncNode;
   readonly started = Date.now();
 
   private constructor(
@@ -108,20 +109,25 @@ export class NodeAgent {
         holdMs: HOLD_MS, graceMs: t.peerTimeoutMs, quarantineMs: t.peerTimeoutMs + 2 * t.heartbeatMs, log,
       },
     );
+    this.sync = new SyncNode(nodeId, nodes, this.transport, t.peerTimeoutMs, log, (app, message, data) => {
+      for (const r of this.regions.values()) r.server.notify(app, message, data);
+    });
     this.transport?.onMessage((peer, msg) => {
       if (msg.type === COHERENCE_TYPE) this.coherence!.receive(peer, msg);
+      else if (msg.type === SYNC_TYPE) this.sync.receive(peer, msg);
       else log('warn', `node ${peer} sent a message of unknown type ${msg.type}; ignored`);
     });
+    const party = (app: AppLink) => ({ node: nodeId, app: app.id, pid: app.pid });
     services.forEach((service, index) => {
       const region = service.config;
       service.useEngine(this.coherence!.caches[index]!);
       const server = new AttachServer(service, path.join(socketDir, `${region.name}.sock`), { cluster: config.cluster, host: this.host }, log);
       server.handlers.set('stats', () => this.stats());
       // Lock and barrier names are cluster-wide, so one service serves every region.
-      server.handlers.set('lock', (app, args) => this.sync.lock(app, String(args.name)));
-      server.handlers.set('unlock', (app, args) => this.sync.unlock(app, String(args.name)));
-      server.handlers.set('barrier', (app, args) => this.sync.barrier(app, String(args.name), Number(args.parties)));
-      server.onDetach = (app) => this.sync.appGone(app);
+      server.handlers.set('lock', (app, args) => this.sync.lock(party(app), String(args.name)));
+      server.handlers.set('unlock', (app, args) => this.sync.unlock(party(app), String(args.name)));
+      server.handlers.set('barrier', (app, args) => this.sync.barrier(party(app), String(args.name), Number(args.parties)));
+      server.onDetach = (app) => this.sync.appGone(party(app));
       this.regions.set(region.name, { index, service, server });
       log('info', `region ${region.name} ready: ${formatSize(region.size)}, ${region.pageSize}-byte pages, cache ${formatSize(service.cacheLimitPages * region.pageSize)}`);
     });
@@ -166,6 +172,7 @@ export class NodeAgent {
         ]),
       ),
       peers: this.transport?.stats() ?? {},
+      sync: this.sync.stats(),
     };
   }
 
