@@ -8,7 +8,12 @@ import { reportCommand } from './fault-trace-report.js';
 const program = new Command()
   .name('naplus-fault-trace')
   .description('Record the page faults of running Naplus nodes, and report where pages came from, how long apps waited, and which pages were hot or moved between nodes.')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  .addHelpText('after', `
+Examples:
+  naplus-fault-trace record --node /run/naplus --duration 10s -o trace.jsonl
+  naplus-fault-trace report trace.jsonl --svg faults.svg
+See 'naplus-fault-trace help record' and 'naplus-fault-trace help report'.`);
 
 program
   .command('record')
@@ -17,8 +22,10 @@ program
   .option('--duration <time>', 'stop after this long: 500ms, 10s, 2m, 1h, or plain seconds (default: until Ctrl-C or SIGTERM)')
   .option('-o, --output <file>', 'append the events to this file (default: stdout)')
   .addHelpText('after', `
-Progress (events per node) is shown on stderr once a second when it is a terminal, and a
-one-line summary at the end. Lines of several nodes interleave as they arrive; 'report'
+The duration counts from the moment every node has answered. At the end, every fault the
+nodes resolved until then is written before the command exits. Progress (events per
+node) is shown on stderr once a second when it is a terminal, and a one-line summary at
+the end. Lines of several nodes interleave as they arrive; 'report'
 puts them in time order. If a node goes away, what it sent is kept, the others go on
 being recorded, and the exit status is 1.
 

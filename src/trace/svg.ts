@@ -154,7 +154,7 @@ export function renderHeatmap(events: FaultEvent[]): string {
     parts.push(el('line', { x1: tx, y1: y, x2: tx, y2: y + 5, stroke: '#333' }));
     parts.push(text({ x: tx, y: y + 18, 'text-anchor': 'middle' }, secondsLabel(ms, tickMs)));
   }
-  parts.push(text({ x: LEFT + PLOT_W / 2, y: y + 40, 'text-anchor': 'middle' }, `seconds from the first fault (${new Date(start).toISOString()}), ${binMs} ms per column`));
+  parts.push(text({ x: LEFT + PLOT_W / 2, y: y + 40, 'text-anchor': 'middle' }, `seconds from the first fault (${new Date(start).toISOString()}), ${binMs >= 1000 ? `${binMs / 1000} s` : `${binMs} ms`} per column`));
   parts.push(text({ x: 18, y: (TOP + y) / 2, 'text-anchor': 'middle', transform: `rotate(-90 18 ${n2((TOP + y) / 2)})` }, 'page'));
 
   const lx = LEFT + PLOT_W + 24;
