@@ -49,7 +49,7 @@ export interface TraceFigures {
 }
 
 /** The value at rank ceil(p/100 · n) of an ascending, non-empty sample (nearest-rank). */
-export function percentile(ascending: ArrayLike<number>, p: number): number {
+function percentile(ascending: ArrayLike<number>, p: number): number {
   return ascending[Math.max(0, Math.ceil((p / 100) * ascending.length) - 1)]!;
 }
 

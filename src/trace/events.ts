@@ -24,7 +24,7 @@ const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isS
 const isAmount = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
 
 /** The event on one trace line, or undefined if the line is not one. */
-export function parseEventLine(line: string): FaultEvent | undefined {
+function parseEventLine(line: string): FaultEvent | undefined {
   let v: unknown;
   try {
     v = JSON.parse(line);
@@ -40,7 +40,7 @@ export function parseEventLine(line: string): FaultEvent | undefined {
 }
 
 /** Reads one trace file; a missing or unreadable file is a NaplusError naming it. */
-export async function readTraceFile(file: string): Promise<TraceFile> {
+async function readTraceFile(file: string): Promise<TraceFile> {
   const result: TraceFile = { file, events: [], malformed: 0 };
   const input = fs.createReadStream(file, { encoding: 'utf8' });
   const opened = new Promise<void>((resolve, reject) => {

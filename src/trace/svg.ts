@@ -6,7 +6,7 @@ import type { FaultEvent, FaultSource } from '../node/trace.js';
 import { SOURCES } from './events.js';
 
 /** Okabe-Ito hues: distinct for people with the common colour-vision deficiencies too. */
-export const SOURCE_COLOURS: Record<FaultSource, string> = { cache: '#009E73', segment: '#0072B2', remote: '#D55E00' };
+const SOURCE_COLOURS: Record<FaultSource, string> = { cache: '#009E73', segment: '#0072B2', remote: '#D55E00' };
 
 const MAX_COLUMNS = 200;
 const MAX_ROWS = 120;
@@ -22,13 +22,13 @@ const BAND_GAP = 28;
 const BOTTOM = 60;
 
 /** The smallest 1, 2 or 5 times a power of ten that is at least `x` (> 0). */
-export function niceStep(x: number): number {
+function niceStep(x: number): number {
   const p = 10 ** Math.floor(Math.log10(x));
   for (const m of [1, 2, 5, 10]) if (m * p >= x * (1 - 1e-12)) return m * p;
   return 10 * p;
 }
 
-export function escapeXml(s: string): string {
+function escapeXml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&${{ '&': 'amp', '<': 'lt', '>': 'gt', '"': 'quot', "'": 'apos' }[c]};`);
 }
 
@@ -41,8 +41,8 @@ function el(name: string, attrs: Record<string, string | number>, body?: string)
 
 const text = (attrs: Record<string, string | number>, s: string) => el('text', attrs, escapeXml(s));
 
-/** The source that served most faults; ties go to the costlier source. */
-export function dominantSource(counts: Record<FaultSource, number>): FaultSource {
+/** The source that served most faults; ties go to the costlier one, so that expensive traffic is never hidden. */
+function dominantSource(counts: Record<FaultSource, number>): FaultSource {
   let best: FaultSource = 'cache';
   for (const s of SOURCES) if (counts[s] >= counts[best]) best = s;
   return best;
