@@ -107,7 +107,8 @@ export function renderHeatmap(events: FaultEvent[]): string {
     c[e.source]++;
   }
   for (const b of bands) for (const c of b.cells.values()) maxCount = Math.max(maxCount, c.cache + c.segment + c.remote);
-  const strength = (count: number) => (maxCount <= 1 ? 1 : 0.15 + (0.85 * Math.log(count)) / Math.log(maxCount));
+  // Even one fault must be seen at a glance: strength starts well above nothing.
+  const strength = (count: number) => (maxCount <= 1 ? 1 : 0.3 + (0.7 * Math.log(count)) / Math.log(maxCount));
 
   const cellW = PLOT_W / cols;
   const cellH = Math.min(MAX_CELL_H, PLOT_H / bands.reduce((a, b) => a + b.rows, 0));
