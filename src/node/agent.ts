@@ -178,10 +178,13 @@ export class NodeAgent {
 
   /**
    * Control socket: `stats` once, or `trace` to stream fault events (JSON arrays) until
-   * the peer closes; the first, empty array says the subscription is live.
+   * the peer closes; the first, empty array says the subscription is live. On a trace
+   * channel every answer follows the events recorded before its request, so a recorder
+   * that asks for `stats` and gets the answer knows it holds every event up to then.
    */
   private serveControl(channel: UnixChannel): void {
     let unsubscribe: (() => void) | undefined;
+    let flushTrace: (() => void) | undefined;
     channel.start({
       message: (data) => {
         let method = '';
@@ -190,6 +193,7 @@ export class NodeAgent {
         } catch {
           // answered below as an unknown method
         }
+        flushTrace?.();
         if (method === 'stats') {
           channel.send(Buffer.from(JSON.stringify(this.stats())));
         } else if (method === 'trace') {
@@ -198,6 +202,7 @@ export class NodeAgent {
             if (batch.length > 0 && channel.isOpen) channel.send(Buffer.from(JSON.stringify(batch)));
             batch = [];
           };
+          flushTrace = send;
           const timer = setInterval(send, 100);
           const off = this.trace.subscribe((e) => {
             batch.push(e);
