@@ -153,11 +153,11 @@ export async function waitForLinks(socketDirs: string[], timeoutMs = 15_000): Pr
   for (;;) {
     const down: string[] = [];
     for (const dir of socketDirs) {
-      const s = await controlRequest<{ node: number; peers: Record<string, { up: boolean }> }>(dir, 'stats');
-      for (const [peer, p] of Object.entries(s.peers)) if (!p.up) down.push(`${s.node}→${peer}`);
+      const s = await controlRequest<{ node: number; peers: Record<string, { up: boolean; lastFailure?: string }> }>(dir, 'stats');
+      for (const [peer, p] of Object.entries(s.peers)) if (!p.up) down.push(`node ${s.node} to node ${peer}${p.lastFailure ? ` (${p.lastFailure})` : ''}`);
     }
     if (down.length === 0) return;
-    if (Date.now() > deadline) throw new NaplusError('ETIMEDOUT', `Links still down after ${timeoutMs} ms: ${down.join(', ')}`);
+    if (Date.now() > deadline) throw new NaplusError('ETIMEDOUT', `Links still down after ${timeoutMs / 1000} s: ${down.join('; ')}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeCluster } from './helpers/cluster.js';
+import { startNode, waitForLinks } from '../src/local-cluster.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const MOUNT = path.resolve(here, '../cli/naplus-mount.js');
@@ -68,6 +69,32 @@ test('a listen port in use is named', async () => {
     assert.match(r.err, new RegExp(`Node 1 cannot listen on ${listen.replace(/\./g, '\\.')}: .*EADDRINUSE`));
   } finally {
     busy.close();
+    await c.close();
+  }
+});
+
+test('a node with the wrong cluster secret is refused by its peers, and both say why', async () => {
+  const c = await makeCluster({ hosts: 2, regions: [{ name: 'r', size: MiB }], start: false });
+  try {
+    // Node 2 reads a copy of the cluster file whose secret differs.
+    const raw = JSON.parse(fs.readFileSync(c.files.configPath, 'utf8'));
+    fs.writeFileSync(path.join(c.dir, 'other.secret'), 'not-the-cluster-secret-at-all');
+    const otherConfig = path.join(c.dir, 'other.json');
+    fs.writeFileSync(otherConfig, JSON.stringify({ ...raw, secretFile: 'other.secret' }));
+    await c.start(1);
+    const n2 = c.files.nodes[1]!;
+    const node2 = await startNode(otherConfig, 2, n2.socketDir, n2.logPath);
+    try {
+      const err = await waitForLinks([c.files.nodes[0]!.socketDir], 3000).then(() => undefined, (e: Error) => e);
+      assert.ok(err, 'the link never comes up');
+      assert.match(err!.message, /node 1 to node 2 \(.*do not share the same secret/);
+      assert.ok(c.nodeLog(1).some((l) => /do not share the same secret/.test(l)), 'node 1 logs why');
+      assert.ok(node2.log().some((l) => /do not share the same secret/.test(l)), 'node 2 logs why');
+    } finally {
+      node2.process.kill();
+      await node2.exited;
+    }
+  } finally {
     await c.close();
   }
 });

@@ -9,7 +9,7 @@ import { findNode, formatSize, type ClusterConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import { RegionLayout, planSegment } from './layout.js';
 import { Segment } from './segment.js';
-import { RegionService } from './region.js';
+import { DEFAULT_READAHEAD, RegionService } from './region.js';
 import { AttachServer } from './attach-server.js';
 import { TraceLog, type FaultEvent } from './trace.js';
 import { Transport } from '../transport/index.js';
@@ -35,6 +35,8 @@ export interface NodeOptions {
   socketDir: string;
   /** Bytes of region data this node may cache (per region); past it pages are evicted. */
   cacheBytes?: number;
+  /** Largest readahead window in pages (default DEFAULT_READAHEAD); 0 turns readahead off. */
+  readaheadPages?: number;
   tracePath?: string;
   log: Logger;
 }
@@ -93,7 +95,7 @@ export class NodeAgent {
       return new RegionService(
         region, layout, nodeId,
         { mapping: this.segment!.mapping, offset: this.segment!.area(region.name).offset },
-        cachePages, this.trace, (m) => log('warn', m),
+        cachePages, this.options.readaheadPages ?? DEFAULT_READAHEAD, this.trace, (m) => log('warn', m),
       );
     });
     const nodes = config.nodes.map((n) => n.id);

@@ -55,7 +55,8 @@ const enum Fix {
   Unprotect = 2,
 }
 
-export const MAX_READAHEAD = 64;
+/** Default largest readahead window, in pages. */
+export const DEFAULT_READAHEAD = 64;
 
 export interface RegionCounters {
   faults: number;
@@ -96,6 +97,8 @@ export class RegionService implements CacheMemory, MasterStore {
     /** The host segment's mapping and this region's area offset in it. */
     private readonly segment: { mapping: Mapping; offset: number } | undefined,
     readonly cacheLimitPages: number,
+    /** Largest readahead window in pages; 0 turns readahead off. */
+    private readonly maxReadahead: number,
     private readonly trace: TraceLog,
     private readonly log: (msg: string) => void,
   ) {
@@ -148,12 +151,12 @@ export class RegionService implements CacheMemory, MasterStore {
   }
 
   /**
-   * Sequential read misses grow a window (doubling to MAX_READAHEAD) of following
+   * Sequential read misses grow a window (doubling to maxReadahead) of following
    * pages fetched and mapped ahead, so a scan costs a fraction of a fault per page.
    */
   private readahead(app: AppLink, page: number): void {
     const sequential = page === app.lastFault + 1 || (page > app.lastFault && page <= app.lastFault + app.window);
-    app.window = sequential ? Math.min(app.window * 2, MAX_READAHEAD) : 1;
+    app.window = sequential ? Math.min(app.window * 2, Math.max(1, this.maxReadahead)) : 1;
     app.lastFault = page;
     const end = Math.min(this.pages, page + app.window);
     for (let p = page + 1; p < end && this.state[p] === PageState.Invalid && !this.waiters.has(p); p++) {

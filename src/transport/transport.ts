@@ -215,6 +215,7 @@ export class Transport extends EventEmitter {
     const out: Record<number, PeerStats> = {};
     for (const [id, p] of this.peers) {
       out[id] = { ...p.stats, up: p.link !== undefined, pending: p.link?.pendingCount ?? 0, queuedBytes: p.link?.queuedBytes ?? 0 };
+      if (!p.link && p.lastFailure) out[id]!.lastFailure = p.lastFailure;
     }
     return out;
   }

@@ -19,18 +19,7 @@
 import { CacheController } from '../../src/coherence/cache.js';
 import { HomeDirectory } from '../../src/coherence/home.js';
 import { Flag, Op, PageState, type CacheMemory, type Clock, type MasterStore, type Msg, type Topology, type Wire } from '../../src/coherence/protocol.js';
-
-/** mulberry32: small, fast, and the same on every machine. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng as rng } from '../fixtures/transport-protocol.js';
 
 export interface SimOptions {
   hosts: number;
