@@ -9,56 +9,20 @@
 // Round trips are timed in turns (one ours, one baseline), streams in alternate runs,
 // so that drift in machine load hits both.
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import { Transport, type CompressMode, type PagePayload } from '../src/transport/index.js';
 import { COUNT, encodePageRequest, makePage, PAGE, PAGE_SIZE, SINK, startPeer, type PageKind, type RunningPeer } from '../test/fixtures/transport-protocol.js';
 import { median, type Bench, type Row } from './lib/report.js';
+import { plainRequester, plainStream } from './lib/plain-net.js';
 
 const CLUSTER = 'bench';
 /** The children's node id; this process is nodes 1-3, one per compression mode. */
 const PEER = 9;
 const MODES: CompressMode[] = ['auto', 'never', 'always'];
-/** Bytes of the transport's page request on the wire: 4 length + 12 head + 5 body. */
-const REQUEST_BYTES = 21;
 const PAGES_PER_MESSAGE = 16;
 const POOL = 256;
 
 function ns(): number {
   return Number(process.hrtime.bigint());
-}
-
-async function plainSocket(port: number, header: [number, number]): Promise<net.Socket> {
-  const s = net.connect(port, '127.0.0.1');
-  s.setNoDelay(true);
-  await new Promise((resolve) => s.once('connect', resolve));
-  const h = Buffer.alloc(8);
-  h.writeUInt32LE(header[0], 0);
-  h.writeUInt32LE(header[1], 4);
-  s.write(h);
-  return s;
-}
-
-/** A plain socket to the child that answers each REQUEST_BYTES with a raw page. */
-async function plainRequester(port: number): Promise<{ request(): Promise<void>; close(): void }> {
-  const s = await plainSocket(port, [REQUEST_BYTES, PAGE_SIZE]);
-  const req = Buffer.alloc(REQUEST_BYTES, 1);
-  let have = 0;
-  let done: () => void = () => {};
-  s.on('data', (d: Buffer) => {
-    have += d.length;
-    if (have >= PAGE_SIZE) {
-      have -= PAGE_SIZE;
-      done();
-    }
-  });
-  return {
-    request: () =>
-      new Promise<void>((resolve) => {
-        done = resolve;
-        s.write(req);
-      }),
-    close: () => s.destroy(),
-  };
 }
 
 /**
@@ -105,20 +69,6 @@ async function transportStream(t: Transport, pages: Buffer[], total: number): Pr
   const after = t.stats()[PEER]!;
   if (arrived !== total) throw new Error(`transport bench: the peer counted ${arrived} pages of ${total}`);
   return { rate: total / seconds, wire: (after.pageBytesWire - before.pageBytesWire) / (after.pageBytesRaw - before.pageBytesRaw) };
-}
-
-async function plainStream(port: number, pages: Buffer[], total: number): Promise<number> {
-  const chunks = Array.from({ length: POOL / PAGES_PER_MESSAGE }, (_, i) => Buffer.concat(pages.slice(i * PAGES_PER_MESSAGE, (i + 1) * PAGES_PER_MESSAGE)));
-  const s = await plainSocket(port, [0, total * PAGE_SIZE]);
-  const acked = new Promise((resolve) => s.once('data', resolve));
-  const t0 = ns();
-  for (let sent = 0, i = 0; sent < total; sent += PAGES_PER_MESSAGE, i++) {
-    if (!s.write(chunks[i % chunks.length]!)) await new Promise((resolve) => s.once('drain', resolve));
-  }
-  await acked;
-  const seconds = (ns() - t0) / 1e9;
-  s.destroy();
-  return total / seconds;
 }
 
 interface Client {
@@ -194,7 +144,7 @@ export const bench: Bench = async ({ quick, log }) => {
     for (const { label, key, c, kind, wire } of streams) {
       const pages = pool(kind);
       await transportStream(c.t, pages, streamPages / 4);
-      await plainStream(c.peer.plainPort!, pages, streamPages / 4);
+      await plainStream(c.peer.plainPort!, pages, streamPages / 4, PAGES_PER_MESSAGE);
       const ours: number[] = [];
       const base: number[] = [];
       let ratio = 0;
@@ -203,7 +153,7 @@ export const bench: Bench = async ({ quick, log }) => {
         const r = await transportStream(c.t, pages, streamPages);
         ours.push(r.rate);
         ratio = r.wire;
-        base.push(await plainStream(c.peer.plainPort!, pages, streamPages));
+        base.push(await plainStream(c.peer.plainPort!, pages, streamPages, PAGES_PER_MESSAGE));
       }
       const rate = median(ours);
       const baseRate = median(base);

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseSize, type Placement } from '../src/config.js';
-import { startNode, writeLocalCluster } from '../src/local-cluster.js';
+import { startNode, waitForLinks, writeLocalCluster } from '../src/local-cluster.js';
 import { controlRequest } from '../src/control-client.js';
 import { NaplusError } from '../src/errors.js';
 import { formatTable } from '../bench/lib/report.js';
@@ -77,6 +77,10 @@ export async function clusterUp(opts: UpOptions): Promise<ClusterState> {
       state.nodes.push({ id: n.id, host: n.host, pid: node.pid, socketDir: n.socketDir, logPath: n.logPath });
       fs.writeFileSync(stateFile(opts.name), JSON.stringify(state, null, 2));
       say(`  node ${n.id} on ${n.host} up (pid ${node.pid}), sockets in ${n.socketDir}`);
+    }
+    if (state.nodes.length > 1) {
+      await waitForLinks(state.nodes.map((n) => n.socketDir));
+      say(`  all ${state.nodes.length} nodes linked to each other`);
     }
   } catch (err) {
     await clusterDown({ name: opts.name, quiet: true });

@@ -19,7 +19,7 @@ export function connectControl(nodeOrDir: string): UnixChannel {
   try {
     return UnixChannel.connect(socket);
   } catch (err) {
-    throw new NaplusError('ENOTCONN', `No Naplus node answers at ${socket} (${(err as Error).message}); is naplus-mount running with that --socket-dir?`);
+    throw new NaplusError('ENOTCONN', `No Naplus node answers at ${socket} (${(err as Error).message}); start one with 'naplus-mount --cluster <file> --node <id> --socket-dir ${path.dirname(socket)}', or pass the --socket-dir of a running node`);
   }
 }
 

@@ -9,8 +9,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NaplusError } from './errors.js';
 import { UnixChannel } from './uffd/index.js';
+import { controlRequest } from './control-client.js';
 import { RegionLayout, planSegment } from './node/layout.js';
-import { validateConfig, type Placement } from './config.js';
+import { validateConfig, type Placement, type TransportConfig } from './config.js';
+import type { HostNetwork } from './netns.js';
 
 export interface RegionSpec {
   name: string;
@@ -26,13 +28,15 @@ export interface LocalClusterSpec {
   hosts: number;
   nodesPerHost: number;
   regions: RegionSpec[];
-  /** Listen address for the nodes (a namespace test may use others). */
-  address?: (host: number, node: number) => string;
+  /** Simulated hosts in network namespaces: nodes run in their host's and listen on its address. */
+  network?: HostNetwork;
+  /** The cluster file's "transport" section. */
+  transport?: Partial<Omit<TransportConfig, 'tls'>>;
 }
 
 export interface LocalClusterFiles {
   configPath: string;
-  nodes: Array<{ id: number; host: string; socketDir: string; logPath: string }>;
+  nodes: Array<{ id: number; host: string; socketDir: string; logPath: string; netns?: string }>;
   segments: string[];
 }
 
@@ -58,11 +62,11 @@ export async function writeLocalCluster(spec: LocalClusterSpec): Promise<LocalCl
   for (let h = 0; h < spec.hosts; h++) {
     const nodes = [];
     for (let n = 0; n < spec.nodesPerHost; n++) {
-      nodes.push({ id: id++, listen: spec.address?.(h, n) ?? `127.0.0.1:${await freePort()}` });
+      nodes.push({ id: id++, listen: spec.network ? `${spec.network.addresses[h]}:${7100 + n}` : `127.0.0.1:${await freePort()}` });
     }
     hosts.push({ name: `h${h + 1}`, segment: { path: `/dev/shm/naplus-${spec.name}-h${h + 1}`, size: 1 }, nodes });
   }
-  const raw = { cluster: spec.name, secretFile: 'cluster.secret', hosts, regions: spec.regions };
+  const raw = { cluster: spec.name, secretFile: 'cluster.secret', hosts, regions: spec.regions, ...(spec.transport ? { transport: spec.transport } : {}) };
   const configPath = path.join(spec.dir, 'cluster.json');
   // Size each segment from the layout the nodes will compute.
   const probe = validateConfig(raw, configPath);
@@ -71,8 +75,8 @@ export async function writeLocalCluster(spec: LocalClusterSpec): Promise<LocalCl
   fs.writeFileSync(configPath, `${JSON.stringify(raw, null, 2)}\n`);
   return {
     configPath,
-    nodes: hosts.flatMap((h) => h.nodes.map((n) => ({
-      id: n.id, host: h.name, socketDir: path.join(spec.dir, `node${n.id}`), logPath: path.join(spec.dir, `node${n.id}.log`),
+    nodes: hosts.flatMap((h, i) => h.nodes.map((n) => ({
+      id: n.id, host: h.name, socketDir: path.join(spec.dir, `node${n.id}`), logPath: path.join(spec.dir, `node${n.id}.log`), netns: spec.network?.namespaces[i],
     }))),
     segments: hosts.map((h) => h.segment.path),
   };
@@ -111,14 +115,17 @@ function listening(socketPath: string): boolean {
 /**
  * Starts `naplus-mount` for one node, logging to `logPath`; resolves once its control
  * socket answers, rejects with its last log lines if it exits first. A `detached` node
- * outlives this process (`naplus cluster up`).
+ * outlives this process (`naplus cluster up`); with `netns` it runs in that network
+ * namespace (`ip netns exec`, which becomes the node process itself).
  */
 export async function startNode(
   configPath: string, id: number, socketDir: string, logPath: string,
-  extraArgs: string[] = [], options: { detached?: boolean } = {},
+  extraArgs: string[] = [], options: { detached?: boolean; netns?: string } = {},
 ): Promise<RunningNode> {
   const out = fs.openSync(logPath, 'a');
-  const child = spawn(process.execPath, [MOUNT, '--cluster', configPath, '--node', String(id), '--socket-dir', socketDir, ...extraArgs], {
+  const args = [MOUNT, '--cluster', configPath, '--node', String(id), '--socket-dir', socketDir, ...extraArgs];
+  const [cmd, argv] = options.netns ? ['ip', ['netns', 'exec', options.netns, process.execPath, ...args]] : [process.execPath, args];
+  const child = spawn(cmd, argv, {
     stdio: ['ignore', out, out],
     detached: options.detached ?? false,
   });
@@ -135,4 +142,22 @@ export async function startNode(
     await new Promise((r) => setTimeout(r, 20));
   }
   return { id, pid: child.pid!, process: child, logPath, log: () => readLog(logPath), exited };
+}
+
+/**
+ * Resolves once every node (by socket directory) has its links to all the others up;
+ * rejects after `timeoutMs` naming the links still down.
+ */
+export async function waitForLinks(socketDirs: string[], timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const down: string[] = [];
+    for (const dir of socketDirs) {
+      const s = await controlRequest<{ node: number; peers: Record<string, { up: boolean; lastFailure?: string }> }>(dir, 'stats');
+      for (const [peer, p] of Object.entries(s.peers)) if (!p.up) down.push(`node ${s.node} to node ${peer}${p.lastFailure ? ` (${p.lastFailure})` : ''}`);
+    }
+    if (down.length === 0) return;
+    if (Date.now() > deadline) throw new NaplusError('ETIMEDOUT', `Links still down after ${timeoutMs / 1000} s: ${down.join('; ')}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }

@@ -3,10 +3,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeCluster } from './helpers/cluster.js';
+import { startNode, waitForLinks } from '../src/local-cluster.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const MOUNT = path.resolve(here, '../cli/naplus-mount.js');
@@ -52,11 +54,49 @@ test('an unknown node id lists the nodes there are', async () => {
   const r = mount(['-c', c.files.configPath, '-n', '9']);
   assert.is(r.code, 1);
   assert.match(r.err, /Node 9 is not in cluster file .*; its nodes are 1, 2/);
-  // Until the cross-node protocol is wired, a multi-node cluster is refused, not served incoherently.
-  const multi = mount(['-c', c.files.configPath, '-n', '1', '--socket-dir', path.join(c.dir, 's')]);
-  assert.is(multi.code, 1);
-  assert.match(multi.err, /serves single-node clusters only/);
   await c.close();
+});
+
+test('a listen port in use is named', async () => {
+  const c = await makeCluster({ hosts: 2, regions: [{ name: 'r', size: MiB }], start: false });
+  const raw = JSON.parse(fs.readFileSync(c.files.configPath, 'utf8'));
+  const listen: string = raw.hosts[0].nodes[0].listen;
+  const busy = net.createServer();
+  await new Promise<void>((resolve) => busy.listen(Number(listen.split(':')[1]), '127.0.0.1', resolve));
+  try {
+    const r = mount(['-c', c.files.configPath, '-n', '1', '--socket-dir', path.join(c.dir, 's')]);
+    assert.is(r.code, 1);
+    assert.match(r.err, new RegExp(`Node 1 cannot listen on ${listen.replace(/\./g, '\\.')}: .*EADDRINUSE`));
+  } finally {
+    busy.close();
+    await c.close();
+  }
+});
+
+test('a node with the wrong cluster secret is refused by its peers, and both say why', async () => {
+  const c = await makeCluster({ hosts: 2, regions: [{ name: 'r', size: MiB }], start: false });
+  try {
+    // Node 2 reads a copy of the cluster file whose secret differs.
+    const raw = JSON.parse(fs.readFileSync(c.files.configPath, 'utf8'));
+    fs.writeFileSync(path.join(c.dir, 'other.secret'), 'not-the-cluster-secret-at-all');
+    const otherConfig = path.join(c.dir, 'other.json');
+    fs.writeFileSync(otherConfig, JSON.stringify({ ...raw, secretFile: 'other.secret' }));
+    await c.start(1);
+    const n2 = c.files.nodes[1]!;
+    const node2 = await startNode(otherConfig, 2, n2.socketDir, n2.logPath);
+    try {
+      const err = await waitForLinks([c.files.nodes[0]!.socketDir], 3000).then(() => undefined, (e: Error) => e);
+      assert.ok(err, 'the link never comes up');
+      assert.match(err!.message, /node 1 to node 2 \(.*do not share the same secret/);
+      assert.ok(c.nodeLog(1).some((l) => /do not share the same secret/.test(l)), 'node 1 logs why');
+      assert.ok(node2.log().some((l) => /do not share the same secret/.test(l)), 'node 2 logs why');
+    } finally {
+      node2.process.kill();
+      await node2.exited;
+    }
+  } finally {
+    await c.close();
+  }
 });
 
 test('a segment too small says how large it must be', async () => {

@@ -36,30 +36,63 @@ test('faults are traced to the --trace file with app, page, kind, source and wai
   }
 });
 
+/** A subscription to a node's fault stream; answers to later requests on it come in order. */
+async function traceChannel(socketDir: string) {
+  const channel = connectControl(socketDir);
+  const events: FaultEvent[] = [];
+  const answers: Array<(answer: Record<string, any>) => void> = [];
+  let onEvents = () => {};
+  await new Promise<void>((subscribed) => {
+    channel.start({
+      message(data) {
+        const msg = JSON.parse(data.toString());
+        if (!Array.isArray(msg)) return answers.shift()?.(msg);
+        subscribed(); // the first array is the (empty) acknowledgement
+        events.push(...(msg as FaultEvent[]));
+        onEvents();
+      },
+      close() {},
+    });
+    channel.send(Buffer.from(JSON.stringify({ method: 'trace' })));
+  });
+  return {
+    events,
+    until: (n: number) => new Promise<void>((resolve) => {
+      onEvents = () => events.length >= n && resolve();
+      onEvents();
+    }),
+    request: (method: string) => new Promise<Record<string, any>>((resolve) => {
+      answers.push(resolve);
+      channel.send(Buffer.from(JSON.stringify({ method })));
+    }),
+    close: () => channel.close(),
+  };
+}
+
 test('the control socket streams fault events as they happen', async () => {
   const c = await makeCluster({ regions: [{ name: 'data', size: MiB }] });
   try {
     const app = await c.app(1, 'data');
-    const channel = connectControl(c.files.nodes[0]!.socketDir);
-    const got: FaultEvent[] = [];
-    let live: () => void;
-    const subscribed = new Promise<void>((resolve) => (live = resolve));
-    const enough = new Promise<void>((resolve) => {
-      channel.start({
-        message(data) {
-          live(); // the first message is the (empty) acknowledgement
-          got.push(...(JSON.parse(data.toString()) as FaultEvent[]));
-          if (got.length >= 5) resolve();
-        },
-        close() {},
-      });
-    });
-    channel.send(Buffer.from(JSON.stringify({ method: 'trace' })));
-    await subscribed;
+    const trace = await traceChannel(c.files.nodes[0]!.socketDir);
     await app.cmd({ op: 'write-pattern', seed: 2, from: 0, to: 5 });
-    await enough;
-    channel.close();
-    assert.equal(got.slice(0, 5).map((e) => e.page), [0, 1, 2, 3, 4]);
+    await trace.until(5);
+    trace.close();
+    assert.equal(trace.events.slice(0, 5).map((e) => e.page), [0, 1, 2, 3, 4]);
+  } finally {
+    await c.close();
+  }
+});
+
+test('on a trace channel, an answer comes after every event recorded before its request', async () => {
+  const c = await makeCluster({ regions: [{ name: 'data', size: MiB }] });
+  try {
+    const app = await c.app(1, 'data');
+    const trace = await traceChannel(c.files.nodes[0]!.socketDir);
+    await app.cmd({ op: 'write-pattern', seed: 3, from: 0, to: 5 });
+    const stats = await trace.request('stats');
+    trace.close();
+    assert.equal(trace.events.map((e) => e.page), [0, 1, 2, 3, 4], 'the pending batch went out before the answer');
+    assert.is(stats.faultsTraced, 5);
   } finally {
     await c.close();
   }

@@ -87,6 +87,7 @@ async function main(): Promise<void> {
       const status = o.failed > 0 ? 'FAIL' : 'ok  ';
       console.log(`${status} ${name}  (${o.passed} passed, ${o.failed} failed, ${o.skipped} skipped, ${(o.ms / 1000).toFixed(1)}s)`);
       if (o.failed > 0 || process.env.NAPLUS_TEST_VERBOSE) console.log(o.output.replace(/^/gm, '    '));
+      else for (const line of o.output.split('\n')) if (line.startsWith('SKIP: ')) console.log(`    ${line}`); // why a file skipped tests
     }
   };
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, files.length) }, worker));

@@ -39,8 +39,8 @@ async function setup() {
   return { t, peer, spawn };
 }
 
-function nextDown(t: Transport): Promise<{ peer: number; reason: NaplusError }> {
-  return new Promise((resolve) => t.once('peer-down', (peer, reason) => resolve({ peer, reason })));
+function nextDown(t: Transport): Promise<{ peer: number; reason: NaplusError; byPeer: boolean }> {
+  return new Promise((resolve) => t.once('peer-down', (peer, reason, byPeer) => resolve({ peer, reason, byPeer })));
 }
 
 function settle(p: Promise<Message>): Promise<{ ok: Message } | { err: NaplusError }> {
@@ -60,8 +60,9 @@ test('a peer killed mid-transfer: pending requests fail with EPEERLOST, nothing 
   const down = nextDown(t);
   await Promise.race(echoes);
   peer.child.kill('SIGKILL');
-  const { peer: id, reason } = await down;
+  const { peer: id, reason, byPeer } = await down;
   assert.is(id, 1);
+  assert.ok(byPeer, 'a killed peer\'s kernel closed its end: the loss is in good order');
   assert.is(reason.code, 'EPEERLOST');
   assert.match(reason.message, /node 1/);
   const results = await Promise.all([...echoes, ...held]);
@@ -92,7 +93,8 @@ test('a frozen peer is lost on heartbeat timeout, and its link comes back when i
   const held = settle(t.request(1, { type: HOLD, body: { batch: 1e9, seed: 1, token: 0 } }));
   const down = nextDown(t);
   peer.child.kill('SIGSTOP');
-  const { reason } = await down;
+  const { reason, byPeer } = await down;
+  assert.not.ok(byPeer, 'this end gave up on a silent peer, which may still be running');
   assert.match(reason.message, /Lost node 1: no frames from node 1 at \S+ for \d+ ms \(heartbeat timeout 400 ms\)/);
   const r = (await held) as { err: NaplusError };
   assert.is(r.err.code, 'EPEERLOST');

@@ -9,11 +9,25 @@ import { findNode, formatSize, type ClusterConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import { RegionLayout, planSegment } from './layout.js';
 import { Segment } from './segment.js';
-import { RegionService } from './region.js';
-import { LocalEngine } from './local-engine.js';
+import { DEFAULT_READAHEAD, RegionService } from './region.js';
 import { AttachServer } from './attach-server.js';
 import { TraceLog, type FaultEvent } from './trace.js';
-import { SyncService } from './sync-service.js';
+import { Transport } from '../transport/index.js';
+import { NodeCoherence } from '../coherence/node-coherence.js';
+import { COHERENCE_TYPE } from '../coherence/codec.js';
+import { SYNC_TYPE, SyncNode } from '../coherence/sync-node.js';
+import type { AppLink } from './region.js';
+import type { Topology } from '../coherence/protocol.js';
+
+/** Bytes of a transport page; every region's page size is a multiple of it. */
+const WIRE_PAGE = 4096;
+/**
+ * How long a page granted to this node is kept before another node may take it: long
+ * enough for the app whose fault was served to make its access (see cache.ts).
+ */
+const HOLD_MS = 1;
+/** How long a clean stop waits for dirty pages to come home. */
+const STOP_TIMEOUT_MS = 10_000;
 
 export interface NodeOptions {
   config: ClusterConfig;
@@ -21,14 +35,16 @@ export interface NodeOptions {
   socketDir: string;
   /** Bytes of region data this node may cache (per region); past it pages are evicted. */
   cacheBytes?: number;
+  /** Largest readahead window in pages (default DEFAULT_READAHEAD); 0 turns readahead off. */
+  readaheadPages?: number;
   tracePath?: string;
   log: Logger;
 }
 
 export interface ServedRegion {
+  index: number;
   service: RegionService;
   server: AttachServer;
-  engine: LocalEngine;
 }
 
 export class NodeAgent {
@@ -36,8 +52,10 @@ export class NodeAgent {
   readonly trace: TraceLog;
   private control: UnixServer | undefined;
   private segment: Segment | undefined;
+  private transport: Transport | undefined;
+  private coherence: NodeCoherence | undefined;
   private stopping: Promise<void> | undefined;
-  private readonly sync = new SyncService();
+  private sync!: SyncNode;
   readonly started = Date.now();
 
   private constructor(
@@ -53,7 +71,7 @@ export class NodeAgent {
     checkUserfaultfd();
     const agent = new NodeAgent(options, me.host);
     try {
-      agent.open();
+      await agent.open();
     } catch (err) {
       await agent.stop('startup failed');
       throw err;
@@ -62,40 +80,81 @@ export class NodeAgent {
     return agent;
   }
 
-  private open(): void {
+  private async open(): Promise<void> {
     const { config, nodeId, socketDir, log } = this.options;
-    if (config.nodes.length > 1) {
-      // Without the cross-node protocol each node would cache pages on its own and read
-      // pages homed elsewhere from the wrong segment: refuse rather than be incoherent.
-      throw new NaplusError('ENOTSUP', `Cluster ${config.cluster} has ${config.nodes.length} nodes, but this build serves single-node clusters only: the cross-node coherence protocol is not wired in yet`);
-    }
     const layouts = config.regions.map((r) => new RegionLayout(config, r));
     const hostIndex = config.hosts.findIndex((h) => h.name === this.host);
     const plan = planSegment(layouts, this.host);
     this.segment = Segment.open(config.hosts[hostIndex]!, plan, config.cluster, `hosts[${hostIndex}]`);
     log('info', `segment ${this.segment.path} ${this.segment.formatted ? 'formatted' : 'checked'} (${formatSize(plan.needed)} used)`);
+    if (config.nodes.length > 1) this.transport = await this.startTransport();
     fs.mkdirSync(socketDir, { recursive: true, mode: 0o770 });
-    for (const layout of layouts) {
+    const services = layouts.map((layout) => {
       const region = layout.region;
       const cachePages = Math.max(16, Math.floor((this.options.cacheBytes ?? region.size) / region.pageSize));
-      const service = new RegionService(
+      return new RegionService(
         region, layout, nodeId,
-        { mapping: this.segment.mapping, offset: this.segment.area(region.name).offset },
-        cachePages, this.trace, (m) => log('warn', m),
+        { mapping: this.segment!.mapping, offset: this.segment!.area(region.name).offset },
+        cachePages, this.options.readaheadPages ?? DEFAULT_READAHEAD, this.trace, (m) => log('warn', m),
       );
-      const engine = new LocalEngine(service);
-      service.engine = engine;
+    });
+    const nodes = config.nodes.map((n) => n.id);
+    const t = config.transport;
+    this.coherence = new NodeCoherence(
+      services.map((service, i) => {
+        const layout = layouts[i]!;
+        const topology: Topology = { homeOf: (p) => layout.home[p]!, hostOf: (n) => layout.hostOfNodeId(n), nodes };
+        return { pages: service.pages, pageSize: service.pageSize, topology, memory: service, master: service };
+      }),
+      {
+        nodeId, transport: this.transport, wirePageSize: WIRE_PAGE, maxDataBytes: 1 << 20,
+        holdMs: HOLD_MS, graceMs: t.peerTimeoutMs, quarantineMs: t.peerTimeoutMs + 2 * t.heartbeatMs, log,
+      },
+    );
+    this.sync = new SyncNode(nodeId, nodes, this.transport, t.peerTimeoutMs, log, (app, message, data) => {
+      for (const r of this.regions.values()) r.server.notify(app, message, data);
+    });
+    this.transport?.onMessage((peer, msg) => {
+      if (msg.type === COHERENCE_TYPE) this.coherence!.receive(peer, msg);
+      else if (msg.type === SYNC_TYPE) this.sync.receive(peer, msg);
+      else log('warn', `node ${peer} sent a message of unknown type ${msg.type}; ignored`);
+    });
+    const party = (app: AppLink) => ({ node: nodeId, app: app.id, pid: app.pid });
+    services.forEach((service, index) => {
+      const region = service.config;
+      service.useEngine(this.coherence!.caches[index]!);
       const server = new AttachServer(service, path.join(socketDir, `${region.name}.sock`), { cluster: config.cluster, host: this.host }, log);
       server.handlers.set('stats', () => this.stats());
       // Lock and barrier names are cluster-wide, so one service serves every region.
-      server.handlers.set('lock', (app, args) => this.sync.lock(app, String(args.name)));
-      server.handlers.set('unlock', (app, args) => this.sync.unlock(app, String(args.name)));
-      server.handlers.set('barrier', (app, args) => this.sync.barrier(app, String(args.name), Number(args.parties)));
-      server.onDetach = (app) => this.sync.appGone(app);
-      this.regions.set(region.name, { service, server, engine });
-      log('info', `region ${region.name} ready: ${formatSize(region.size)}, ${region.pageSize}-byte pages, cache ${formatSize(cachePages * region.pageSize)}`);
-    }
+      server.handlers.set('lock', (app, args) => this.sync.lock(party(app), String(args.name)));
+      server.handlers.set('unlock', (app, args) => this.sync.unlock(party(app), String(args.name)));
+      server.handlers.set('barrier', (app, args) => this.sync.barrier(party(app), String(args.name), Number(args.parties)));
+      server.onDetach = (app) => this.sync.appGone(party(app));
+      this.regions.set(region.name, { index, service, server });
+      log('info', `region ${region.name} ready: ${formatSize(region.size)}, ${region.pageSize}-byte pages, cache ${formatSize(service.cacheLimitPages * region.pageSize)}`);
+    });
     this.control = UnixServer.listen(path.join(socketDir, 'control.sock'), (ch) => this.serveControl(ch));
+  }
+
+  /** Links to every other node of the cluster file (they come up as those nodes start). */
+  private startTransport(): Promise<Transport> {
+    const { config, nodeId, log } = this.options;
+    const me = findNode(config, nodeId);
+    const t = config.transport;
+    const tls = t.tls && { key: fs.readFileSync(t.tls.key), cert: fs.readFileSync(t.tls.cert), ca: fs.readFileSync(t.tls.ca) };
+    return Transport.start({
+      cluster: config.cluster,
+      nodeId,
+      listen: me.listen,
+      peers: config.nodes.filter((n) => n.id !== nodeId).map((n) => ({ id: n.id, host: n.listen.host, port: n.listen.port })),
+      secret: config.secret,
+      pageSize: WIRE_PAGE,
+      tls,
+      heartbeatMs: t.heartbeatMs,
+      peerTimeoutMs: t.peerTimeoutMs,
+      compress: t.compress,
+      log,
+    });
   }
 
   stats(): Record<string, unknown> {
@@ -108,18 +167,26 @@ export class NodeAgent {
       regions: Object.fromEntries(
         [...this.regions].map(([name, r]) => [
           name,
-          { apps: r.service.apps.size, residentPages: r.service.residentPages, cacheLimitPages: r.service.cacheLimitPages, ...r.service.counters },
+          {
+            apps: r.service.apps.size, residentPages: r.service.residentPages, cacheLimitPages: r.service.cacheLimitPages,
+            ...r.service.counters, coherence: this.coherence!.stats(r.index),
+          },
         ]),
       ),
+      peers: this.transport?.stats() ?? {},
+      sync: this.sync.stats(),
     };
   }
 
   /**
    * Control socket: `stats` once, or `trace` to stream fault events (JSON arrays) until
-   * the peer closes; the first, empty array says the subscription is live.
+   * the peer closes; the first, empty array says the subscription is live. On a trace
+   * channel every answer follows the events recorded before its request, so a recorder
+   * that asks for `stats` and gets the answer knows it holds every event up to then.
    */
   private serveControl(channel: UnixChannel): void {
     let unsubscribe: (() => void) | undefined;
+    let flushTrace: (() => void) | undefined;
     channel.start({
       message: (data) => {
         let method = '';
@@ -128,6 +195,7 @@ export class NodeAgent {
         } catch {
           // answered below as an unknown method
         }
+        flushTrace?.();
         if (method === 'stats') {
           channel.send(Buffer.from(JSON.stringify(this.stats())));
         } else if (method === 'trace') {
@@ -136,6 +204,7 @@ export class NodeAgent {
             if (batch.length > 0 && channel.isOpen) channel.send(Buffer.from(JSON.stringify(batch)));
             batch = [];
           };
+          flushTrace = send;
           const timer = setInterval(send, 100);
           const off = this.trace.subscribe((e) => {
             batch.push(e);
@@ -158,11 +227,14 @@ export class NodeAgent {
   stop(reason = 'node stopping'): Promise<void> {
     this.stopping ??= (async () => {
       this.control?.close();
-      for (const [, r] of this.regions) {
-        r.server.close(reason);
-        await r.engine.flush();
-        r.service.close();
+      for (const r of this.regions.values()) r.server.close(reason);
+      if (this.coherence) {
+        const { flushed, unfinished } = await this.coherence.stop(STOP_TIMEOUT_MS);
+        if (flushed > 0) this.options.log('info', `${flushed} dirty page(s) written home`);
+        if (unfinished > 0) this.options.log('warn', `${unfinished} page(s) homed here did not come home from the nodes that held them dirty`);
       }
+      await this.transport?.close();
+      for (const r of this.regions.values()) r.service.close();
       this.segment?.close();
       await this.trace.close();
       this.options.log('info', `node ${this.options.nodeId} stopped (${reason})`);

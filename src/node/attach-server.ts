@@ -119,9 +119,9 @@ export class AttachServer {
     if (conn.channel.isOpen) conn.channel.send(encode(msg), fds);
   }
 
-  /** Tells an app something it did not ask (a lock's holder died, say). */
-  notify(app: AppLink, message: string, data: unknown): void {
-    for (const conn of this.attached) if (conn.link === app) this.send(conn, { op: 'event', message, data });
+  /** Tells app `id`, if attached here, something it did not ask (its lock was lost, say). */
+  notify(id: number, message: string, data: unknown): void {
+    for (const conn of this.attached) if (conn.link?.id === id) this.send(conn, { op: 'event', message, data });
   }
 
   private detach(conn: Attached): void {

@@ -3,23 +3,19 @@
 // unregistered mapping of the memfd; the node never touches an app's mapping, so it
 // cannot fault on itself.
 //
-// Who decides what: this class keeps the local page state (I/S/M) and carries out
-// effects (fill from segment, install bytes, write back, write-protect, drop, grant,
-// fail); a PageEngine decides when (the coherence protocol, or for pages no other
-// node can share, the local engine). Faults that the local state already permits are
-// resolved here at once; the others wait for the engine's grant.
+// Who decides what: the coherence protocol (a PageEngine: src/coherence) keeps this
+// node's state of every page (I/S/M) and decides when it changes; this class carries
+// out the effects (fill from segment, install bytes, write back, write-protect, drop)
+// as its CacheMemory, and serves the apps: faults that the page's state already
+// permits are resolved here at once, the others wait for the engine's grant.
 import { Memfd, Mapping, type UffdEvent, type Userfaultfd } from '../uffd/index.js';
 import { NaplusError } from '../errors.js';
 import type { RegionConfig } from '../config.js';
+import { PageState, type CacheMemory, type MasterStore } from '../coherence/protocol.js';
 import type { RegionLayout } from './layout.js';
 import type { TraceLog, FaultSource } from './trace.js';
 
 export type Access = 'read' | 'write';
-export const enum PageState {
-  Invalid = 0,
-  Shared = 1,
-  Modified = 2,
-}
 
 /** An app attached to this region: its userfaultfd and where it mapped the region. */
 export interface AppLink {
@@ -32,13 +28,13 @@ export interface AppLink {
   window: number;
 }
 
-/** Decides how a page gets its data and permission; calls back `grant`/`fail`/`drop`. */
+/** Decides how a page gets its data and permission; calls back through CacheMemory. */
 export interface PageEngine {
+  /** This node's state of every page (PageState); only the engine changes it. */
+  readonly state: Uint8Array;
   request(page: number, access: Access): void;
-  /** Cache pressure: give `page` up (dirty data goes home first). */
-  evict(page: number): void;
-  /** Clean shutdown: all dirty pages home. */
-  flush(): Promise<void>;
+  /** Cache pressure: give `page` up (dirty data goes home first); false if it cannot go now. */
+  evict(page: number): boolean;
 }
 
 interface Waiter {
@@ -59,7 +55,8 @@ const enum Fix {
   Unprotect = 2,
 }
 
-export const MAX_READAHEAD = 64;
+/** Default largest readahead window, in pages. */
+export const DEFAULT_READAHEAD = 64;
 
 export interface RegionCounters {
   faults: number;
@@ -73,14 +70,14 @@ export interface RegionCounters {
   prefetched: number;
 }
 
-export class RegionService {
+export class RegionService implements CacheMemory, MasterStore {
   readonly pageSize: number;
   readonly pages: number;
   readonly memfd: Memfd;
   /** The node's own, unregistered mapping of the memfd. */
   readonly cache: Mapping;
-  readonly state: Uint8Array;
-  engine!: PageEngine;
+  private state!: Uint8Array;
+  private engine!: PageEngine;
   readonly apps = new Map<number, AppLink>();
   readonly counters: RegionCounters = {
     faults: 0, minor: 0, fromSegment: 0, fromRemote: 0, writeUpgrades: 0, evictions: 0, writebacks: 0, wireBytes: 0, prefetched: 0,
@@ -100,6 +97,8 @@ export class RegionService {
     /** The host segment's mapping and this region's area offset in it. */
     private readonly segment: { mapping: Mapping; offset: number } | undefined,
     readonly cacheLimitPages: number,
+    /** Largest readahead window in pages; 0 turns readahead off. */
+    private readonly maxReadahead: number,
     private readonly trace: TraceLog,
     private readonly log: (msg: string) => void,
   ) {
@@ -107,7 +106,12 @@ export class RegionService {
     this.pages = config.size / config.pageSize;
     this.memfd = Memfd.create(`naplus:${config.name}`, config.size);
     this.cache = this.memfd.map();
-    this.state = new Uint8Array(this.pages);
+  }
+
+  /** Plugs in the coherence engine; faults are served from then on. */
+  useEngine(engine: PageEngine): void {
+    this.engine = engine;
+    this.state = engine.state;
   }
 
   get residentPages(): number {
@@ -147,12 +151,12 @@ export class RegionService {
   }
 
   /**
-   * Sequential read misses grow a window (doubling to MAX_READAHEAD) of following
+   * Sequential read misses grow a window (doubling to maxReadahead) of following
    * pages fetched and mapped ahead, so a scan costs a fraction of a fault per page.
    */
   private readahead(app: AppLink, page: number): void {
     const sequential = page === app.lastFault + 1 || (page > app.lastFault && page <= app.lastFault + app.window);
-    app.window = sequential ? Math.min(app.window * 2, MAX_READAHEAD) : 1;
+    app.window = sequential ? Math.min(app.window * 2, Math.max(1, this.maxReadahead)) : 1;
     app.lastFault = page;
     const end = Math.min(this.pages, page + app.window);
     for (let p = page + 1; p < end && this.state[p] === PageState.Invalid && !this.waiters.has(p); p++) {
@@ -220,7 +224,7 @@ export class RegionService {
     queueMicrotask(() => this.flush());
   }
 
-  // ---- effects the engine carries out ------------------------------------------
+  // ---- effects the engine carries out (CacheMemory, MasterStore) -----------------
 
   /** Offset of `page`'s master copy in the host segment (page must be homed on this host). */
   segmentOffset(page: number): number {
@@ -242,18 +246,30 @@ export class RegionService {
     this.cache.write(page * this.pageSize, data);
   }
 
-  /** A zero-copy view of this node's copy of `page` (for sending). */
-  pageBytes(page: number): Buffer {
-    return Buffer.from(this.cache.view(page * this.pageSize, this.pageSize));
+  copyOut(page: number): Uint8Array {
+    const out = Buffer.allocUnsafe(this.pageSize);
+    this.cache.read(page * this.pageSize, out);
+    return out;
+  }
+
+  /** The master copy of a page homed on this node, for a node of another host. */
+  read(page: number): Uint8Array {
+    const out = Buffer.allocUnsafe(this.pageSize);
+    this.segment!.mapping.read(this.segmentOffset(page), out);
+    return out;
+  }
+
+  /** A page homed on this node comes home from another host. */
+  write(page: number, data: Uint8Array): void {
+    this.segment!.mapping.write(this.segmentOffset(page), data);
+    this.counters.writebacks++;
   }
 
   /**
-   * The engine gives this node `level` on `page` (its data is in the memfd): resolve
-   * every waiter that level satisfies, and keep asking for the rest.
+   * The engine gave this node `level` on `page` (its data is in the memfd): resolve
+   * every waiter that level satisfies; the rest wait for more.
    */
-  grant(page: number, level: PageState.Shared | PageState.Modified, source: FaultSource, wireBytes = 0): void {
-    const before = this.state[page]!;
-    this.state[page] = level;
+  granted(page: number, before: PageState, level: PageState, source: FaultSource, wireBytes: number): void {
     if (before === PageState.Invalid) this.noteResident(page);
     if (level === PageState.Modified && before === PageState.Shared) this.counters.writeUpgrades++;
     if (source === 'segment') this.counters.fromSegment++;
@@ -273,7 +289,7 @@ export class RegionService {
     this.enforceCacheLimit();
   }
 
-  /** Downgrade M → S: no app may write the page until it is granted M again. */
+  /** No app may write `page` until it is granted M again. */
   protect(page: number): void {
     this.flush(); // mapping work queued before this must not land after it
     for (const app of this.apps.values()) {
@@ -283,29 +299,26 @@ export class RegionService {
         this.log(`app ${app.pid}: write-protect of page ${page} failed: ${(err as Error).message}`);
       }
     }
-    if (this.state[page] === PageState.Modified) this.state[page] = PageState.Shared;
   }
 
   /** Invalidate: drop this node's copy; every app loses the page at once. */
   drop(page: number): void {
     this.flush();
-    if (this.state[page] === PageState.Invalid) return;
     this.memfd.punchHole(page * this.pageSize, this.pageSize);
-    this.state[page] = PageState.Invalid;
     this.resident--;
   }
 
   /**
-   * The page cannot be had (its home is lost, say). Each app waiting on it takes SIGBUS
-   * on that access: the page is poisoned in its address space (or, on kernels before
-   * 6.6, the app is sent SIGBUS), and the node logs why. Nothing waits forever.
+   * The page cannot be had (its home is unreachable, say). Each app waiting on it takes
+   * SIGBUS on that access: the page is poisoned in its address space (or, on kernels
+   * before 6.6, the app is sent SIGBUS), and the node logs why. Nothing waits forever.
    */
-  fail(page: number, err: NaplusError): void {
+  failed(page: number, reason: string): void {
     const list = this.waiters.get(page) ?? [];
     this.waiters.delete(page);
     for (const w of list) {
       if (w.prefetch) continue;
-      this.log(`app ${w.app.pid}: access to page ${page} of region ${this.config.name} fails with SIGBUS: ${err.message}`);
+      this.log(`app ${w.app.pid}: access to page ${page} of region ${this.config.name} fails with SIGBUS: ${reason}`);
       try {
         w.app.uffd.poison(w.app.base + page * this.pageSize, this.pageSize);
       } catch {
@@ -340,8 +353,11 @@ export class RegionService {
         this.residentQueue.push(page);
         continue;
       }
+      if (!this.engine.evict(page)) {
+        this.residentQueue.push(page); // in a transaction: try it again later
+        continue;
+      }
       this.counters.evictions++;
-      this.engine.evict(page);
     }
     if (this.residentHead > 4096 && this.residentHead * 2 > this.residentQueue.length) {
       this.residentQueue = this.residentQueue.slice(this.residentHead);

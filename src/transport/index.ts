@@ -6,7 +6,7 @@
 //   t.send(peer, msg): void                  fire and forget, FIFO per peer
 //   t.request(peer, msg, timeoutMs?): Promise<Message>
 //   t.on('peer-up', (peer: number) => …)
-//   t.on('peer-down', (peer: number, reason: NaplusError) => …)
+//   t.on('peer-down', (peer: number, reason: NaplusError, byPeer: boolean) => …)
 //   t.isUp(peer): boolean
 //   t.waitForPeers(ids, timeoutMs): Promise<void>
 //   t.whenWritable(peer): Promise<void>      backpressure for bulk senders
@@ -22,7 +22,11 @@
 // - At most once: a message in flight when its link dies is lost. `send` to a peer that
 //   is not up throws NaplusError EPEERLOST; `request` rejects with it. When a link dies,
 //   every request pending on it rejects at once with EPEERLOST naming the peer and the
-//   reason, and 'peer-down' fires with the same reason. A request also rejects with
+//   reason, and 'peer-down' fires with the same reason. `byPeer` says the peer closed
+//   its end (FIN or reset: its process is gone, or it gave the link up itself) rather
+//   than this end giving up on it (timeout, protocol error). 'peer-down' fires before
+//   this end's socket is closed, so a peer that sees the close may rely on this node
+//   having handled the loss already. A request also rejects with
 //   ETIMEDOUT (no reply in time) or EREMOTE (the peer's handler threw; its message).
 // - A peer is lost when its connection closes or errs, when it breaks the protocol, or
 //   when nothing (data or heartbeat) came from it for `peerTimeoutMs`.

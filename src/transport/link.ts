@@ -22,7 +22,7 @@ export interface LinkOwner {
   handler: MessageHandler | undefined;
   log(level: LogLevel, msg: string): void;
   linkUp(link: Link, peer: PeerHello): PeerStats;
-  linkClosed(link: Link, reason: NaplusError, wasUp: boolean, level: LogLevel): void;
+  linkClosed(link: Link, reason: NaplusError, wasUp: boolean, level: LogLevel, byPeer: boolean): void;
 }
 
 interface Pending {
@@ -72,7 +72,11 @@ export class Link {
     this.compression = new CompressionPolicy(owner.compress);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.settleWaiters());
-    socket.on('error', (err: NodeJS.ErrnoException) => this.close(`the connection to ${this.who} failed: ${err.code ?? err.message}`));
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      // A reset comes from the peer's kernel: its end of the link is closed.
+      const byPeer = err.code === 'ECONNRESET' || err.code === 'EPIPE';
+      this.close(`the connection to ${this.who} failed: ${err.code ?? err.message}`, 'debug', byPeer);
+    });
     socket.on('close', () => this.onEnd());
   }
 
@@ -189,15 +193,15 @@ export class Link {
   /**
    * Closes the link (idempotent): fails its pending requests and tells the owner, which
    * logs the reason once at `level` (a link that was up is always worth a warning).
+   * `byPeer`: the peer closed its end (FIN or reset), rather than this end giving up.
    */
-  close(reason: string, level: LogLevel = 'debug'): void {
+  close(reason: string, level: LogLevel = 'debug', byPeer = false): void {
     if (this.state === 'closed') return;
     // A refusal in flight keeps its own reason, whatever the socket reports meanwhile.
     if (this.failure) ({ reason, level } = this.failure);
     const wasUp = this.state === 'up';
     this.state = 'closed';
     this.reader.stop();
-    this.socket.destroy();
     const err = new NaplusError('EPEERLOST', reason);
     for (const [, p] of this.pending) {
       clearTimeout(p.timer);
@@ -205,7 +209,10 @@ export class Link {
     }
     this.pending.clear();
     this.settleWaiters(err);
-    this.owner.linkClosed(this, err, wasUp, level);
+    // The owner hears first, the socket goes after: a peer that sees this end close
+    // may rely on this node having acted on the loss already (coherence does).
+    this.owner.linkClosed(this, err, wasUp, level, byPeer && !this.failure);
+    this.socket.destroy();
   }
 
   /** Closes for a reason worth a log line; a handshake refusal is first sent to the peer. */
@@ -251,7 +258,7 @@ export class Link {
       const hint = (this.socket as { encrypted?: boolean }).encrypted ? ' (TLS: was this node\'s certificate signed by the CA it trusts?)' : '';
       this.fail('warn', `${this.who} closed the connection during the handshake${hint}`);
     } else {
-      this.close(`${this.who} closed the connection`);
+      this.close(`${this.who} closed the connection`, 'debug', true);
     }
   }
 

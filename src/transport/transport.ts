@@ -77,9 +77,9 @@ function check(opts: TransportOptions): void {
 
 export declare interface Transport {
   on(event: 'peer-up', listener: (peer: number) => void): this;
-  on(event: 'peer-down', listener: (peer: number, reason: NaplusError) => void): this;
+  on(event: 'peer-down', listener: (peer: number, reason: NaplusError, byPeer: boolean) => void): this;
   once(event: 'peer-up', listener: (peer: number) => void): this;
-  once(event: 'peer-down', listener: (peer: number, reason: NaplusError) => void): this;
+  once(event: 'peer-down', listener: (peer: number, reason: NaplusError, byPeer: boolean) => void): this;
   off(event: 'peer-up' | 'peer-down', listener: (...args: any[]) => void): this;
 }
 
@@ -109,7 +109,7 @@ export class Transport extends EventEmitter {
       handler: undefined,
       log: (level, msg) => this.log(level, msg),
       linkUp: (link, hello) => this.linkUp(link, hello),
-      linkClosed: (link, reason, wasUp, level) => this.linkClosed(link, reason, wasUp, level),
+      linkClosed: (link, reason, wasUp, level, byPeer) => this.linkClosed(link, reason, wasUp, level, byPeer),
     };
     this.o = {
       heartbeatMs: opts.heartbeatMs ?? DEFAULTS.heartbeatMs,
@@ -215,6 +215,7 @@ export class Transport extends EventEmitter {
     const out: Record<number, PeerStats> = {};
     for (const [id, p] of this.peers) {
       out[id] = { ...p.stats, up: p.link !== undefined, pending: p.link?.pendingCount ?? 0, queuedBytes: p.link?.queuedBytes ?? 0 };
+      if (!p.link && p.lastFailure) out[id]!.lastFailure = p.lastFailure;
     }
     return out;
   }
@@ -251,7 +252,7 @@ export class Transport extends EventEmitter {
     return peer.stats;
   }
 
-  private linkClosed(link: Link, reason: NaplusError, wasUp: boolean, level: LogLevel): void {
+  private linkClosed(link: Link, reason: NaplusError, wasUp: boolean, level: LogLevel, byPeer: boolean): void {
     this.links.delete(link);
     const id = link.peerId ?? link.dialed;
     const peer = id === undefined ? undefined : this.peers.get(id);
@@ -259,7 +260,7 @@ export class Transport extends EventEmitter {
     if (peer && wasUp && peer.link === link) {
       peer.link = undefined;
       this.log(this.closing ? 'info' : level === 'error' ? 'error' : 'warn', `lost node ${id}: ${reason.message}`);
-      this.emit('peer-down', id, new NaplusError('EPEERLOST', `Lost node ${id}: ${reason.message}`, { cause: reason }));
+      this.emit('peer-down', id, new NaplusError('EPEERLOST', `Lost node ${id}: ${reason.message}`, { cause: reason }), byPeer);
     } else {
       this.log(level, `${reason.message}; connection closed`);
     }

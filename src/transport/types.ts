@@ -94,4 +94,6 @@ export interface PeerStats {
   pending: number;
   /** Bytes sent but not yet taken by the kernel (queued in this process). */
   queuedBytes: number;
+  /** Why the last link (or attempt) to this peer ended, while it is not up. */
+  lastFailure?: string;
 }

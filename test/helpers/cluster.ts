@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { startNode, writeLocalCluster, type LocalClusterFiles, type RegionSpec, type RunningNode } from '../../src/local-cluster.js';
+import { startNode, waitForLinks, writeLocalCluster, type LocalClusterFiles, type LocalClusterSpec, type RegionSpec, type RunningNode } from '../../src/local-cluster.js';
 
 const APP = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/app.js');
 let clusters = 0;
@@ -18,6 +18,10 @@ export interface TestCluster {
   start(id: number, extraArgs?: string[]): Promise<RunningNode>;
   stopNode(id: number, signal?: NodeJS.Signals): Promise<number | null>;
   app(nodeId: number, region: string): Promise<TestApp>;
+  /** Resolves once every running node has its links to all the others up. */
+  linked(): Promise<void>;
+  /** A node's log lines so far (running or not). */
+  nodeLog(id: number): string[];
   close(): Promise<void>;
 }
 
@@ -25,13 +29,26 @@ export interface TestApp {
   child: ChildProcess;
   hello: Record<string, any>;
   cmd(c: Record<string, unknown>): Promise<Record<string, any>>;
+  /** Exit code, null when a signal ended it. */
   exited: Promise<number | null>;
+  /** The signal that ended it, if one did. */
+  signal: Promise<NodeJS.Signals | null>;
 }
 
-export async function makeCluster(opts: { hosts?: number; nodesPerHost?: number; regions: RegionSpec[]; start?: boolean; nodeArgs?: string[] }): Promise<TestCluster> {
+export interface ClusterOptions extends Pick<LocalClusterSpec, 'network' | 'transport'> {
+  hosts?: number;
+  nodesPerHost?: number;
+  regions: RegionSpec[];
+  start?: boolean;
+  nodeArgs?: string[];
+}
+
+export async function makeCluster(opts: ClusterOptions): Promise<TestCluster> {
   const name = `t${process.pid}x${clusters++}`;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'naplus-cluster-'));
-  const files = await writeLocalCluster({ name, dir, hosts: opts.hosts ?? 1, nodesPerHost: opts.nodesPerHost ?? 1, regions: opts.regions });
+  const files = await writeLocalCluster({
+    name, dir, hosts: opts.hosts ?? 1, nodesPerHost: opts.nodesPerHost ?? 1, regions: opts.regions, network: opts.network, transport: opts.transport,
+  });
   const nodes = new Map<number, RunningNode>();
   const apps: TestApp[] = [];
   const cluster: TestCluster = {
@@ -40,7 +57,7 @@ export async function makeCluster(opts: { hosts?: number; nodesPerHost?: number;
     nodes,
     async start(id, extraArgs = opts.nodeArgs ?? []) {
       const n = files.nodes.find((x) => x.id === id)!;
-      const node = await startNode(files.configPath, id, n.socketDir, n.logPath, extraArgs);
+      const node = await startNode(files.configPath, id, n.socketDir, n.logPath, extraArgs, { netns: n.netns });
       nodes.set(id, node);
       return node;
     },
@@ -49,6 +66,13 @@ export async function makeCluster(opts: { hosts?: number; nodesPerHost?: number;
       nodes.delete(id);
       node.process.kill(signal);
       return node.exited;
+    },
+    linked() {
+      return waitForLinks(files.nodes.filter((n) => nodes.has(n.id)).map((n) => n.socketDir));
+    },
+    nodeLog(id) {
+      const file = files.nodes.find((x) => x.id === id)!.logPath;
+      return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
     },
     async app(nodeId, region) {
       const app = await startApp(files.nodes.find((x) => x.id === nodeId)!.socketDir, region);
@@ -62,7 +86,10 @@ export async function makeCluster(opts: { hosts?: number; nodesPerHost?: number;
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
-  if (opts.start !== false) for (const n of files.nodes) await cluster.start(n.id);
+  if (opts.start !== false) {
+    for (const n of files.nodes) await cluster.start(n.id);
+    await cluster.linked();
+  }
   return cluster;
 }
 
@@ -78,10 +105,15 @@ export async function startApp(socketDir: string, region: string): Promise<TestA
     waiting.get(msg.id)?.(msg.reply);
     waiting.delete(msg.id);
   });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => {
-    onHello({ error: `app exited with ${code}` });
-    for (const w of waiting.values()) w({ error: `app exited with ${code}` });
+  let gone: Record<string, any> | undefined;
+  let onSignal: (s: NodeJS.Signals | null) => void;
+  const signal = new Promise<NodeJS.Signals | null>((resolve) => (onSignal = resolve));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code, sig) => {
+    gone = { error: `app exited with ${code ?? sig}`, signal: sig };
+    onHello(gone);
+    for (const w of waiting.values()) w(gone);
     waiting.clear();
+    onSignal(sig);
     resolve(code);
   }));
   const hello = await helloLine;
@@ -90,7 +122,9 @@ export async function startApp(socketDir: string, region: string): Promise<TestA
     child,
     hello,
     exited,
+    signal,
     cmd(c) {
+      if (gone) return Promise.resolve(gone);
       const id = nextId++;
       const reply = new Promise<Record<string, any>>((resolve) => waiting.set(id, resolve));
       child.stdin!.write(`${JSON.stringify({ ...c, id })}\n`);

@@ -1,0 +1,106 @@
+// Coherence messages on the wire. The messages one node has for another in one tick
+// travel together, in order, as one transport message:
+//
+//   body:  n × (u8 op | u8 flags | u16 region | u32 page)      (integers LE)
+//   pages: the data of every op flagged Data, in op order, each region page cut into
+//          transport-sized pages (the transport zero-marks and LZ4-compresses them).
+//
+// Decoding checks every field against the cluster file (op, flags, region index, page
+// number, data present exactly where flagged) and throws EPROTO on anything amiss.
+import { NaplusError } from '../errors.js';
+import type { Message, PagePayload } from '../transport/index.js';
+import { Flag, Op, type Msg } from './protocol.js';
+
+export const COHERENCE_TYPE = 1;
+const OP_BYTES = 8;
+const ALL_FLAGS = Flag.Data | Flag.Segment | Flag.Kept;
+
+export interface RegionShape {
+  pages: number;
+  pageSize: number;
+}
+
+export class CoherenceCodec {
+  constructor(
+    private readonly regions: RegionShape[],
+    /** The transport's page size: every region's page size is a multiple of it. */
+    private readonly wirePage: number,
+    /** Most data bytes one transport message may carry. */
+    private readonly maxDataBytes: number,
+  ) {}
+
+  /** Cuts `msgs` (in order) into as few transport messages as the size cap allows. */
+  encode(msgs: Msg[]): Message[] {
+    const out: Message[] = [];
+    let from = 0;
+    while (from < msgs.length) {
+      let to = from;
+      let bytes = 0;
+      while (to < msgs.length) {
+        const m = msgs[to]!;
+        const size = m.flags & Flag.Data ? this.regions[m.region]!.pageSize : 0;
+        if (to > from && bytes + size > this.maxDataBytes) break;
+        bytes += size;
+        to++;
+      }
+      out.push(this.encodeRun(msgs, from, to));
+      from = to;
+    }
+    return out;
+  }
+
+  private encodeRun(msgs: Msg[], from: number, to: number): Message {
+    const body = Buffer.allocUnsafe((to - from) * OP_BYTES);
+    const pages: PagePayload[] = [];
+    for (let i = from, off = 0; i < to; i++, off += OP_BYTES) {
+      const m = msgs[i]!;
+      body[off] = m.op;
+      body[off + 1] = m.flags;
+      body.writeUInt16LE(m.region, off + 2);
+      body.writeUInt32LE(m.page, off + 4);
+      if (m.flags & Flag.Data) {
+        for (let at = 0; at < m.data!.length; at += this.wirePage) {
+          pages.push({ page: pages.length, data: m.data!.subarray(at, at + this.wirePage) });
+        }
+      }
+    }
+    return pages.length > 0 ? { type: COHERENCE_TYPE, body, pages } : { type: COHERENCE_TYPE, body };
+  }
+
+  /** The ops of one received transport message; data is joined back into region pages. */
+  decode(msg: Message): Msg[] {
+    const body = msg.body;
+    if (!(body instanceof Uint8Array) || body.length === 0 || body.length % OP_BYTES !== 0) {
+      throw protocolError(`a coherence message whose body is not a list of ${OP_BYTES}-byte ops`);
+    }
+    const buf = Buffer.from(body.buffer, body.byteOffset, body.length);
+    const pages = msg.pages ?? [];
+    let nextPage = 0;
+    const out: Msg[] = [];
+    for (let off = 0; off < buf.length; off += OP_BYTES) {
+      const op = buf[off]! as Op;
+      const flags = buf[off + 1]!;
+      const region = buf.readUInt16LE(off + 2);
+      const page = buf.readUInt32LE(off + 4);
+      if (op < Op.GetS || op > Op.Ack) throw protocolError(`coherence op ${op}`);
+      if ((flags & ~ALL_FLAGS) !== 0) throw protocolError(`coherence flags ${flags}`);
+      const shape = this.regions[region];
+      if (!shape) throw protocolError(`region #${region} (the cluster file has ${this.regions.length})`);
+      if (page >= shape.pages) throw protocolError(`page ${page} of region #${region}, which has ${shape.pages}`);
+      const m: Msg = { op, flags, region, page };
+      if (flags & Flag.Data) {
+        const parts = shape.pageSize / this.wirePage;
+        if (nextPage + parts > pages.length) throw protocolError(`ops that call for more page data than the ${pages.length} pages sent`);
+        m.data = parts === 1 ? pages[nextPage]!.data : Buffer.concat(pages.slice(nextPage, nextPage + parts).map((p) => p.data));
+        nextPage += parts;
+      }
+      out.push(m);
+    }
+    if (nextPage !== pages.length) throw protocolError(`${pages.length - nextPage} page(s) of data no op calls for`);
+    return out;
+  }
+}
+
+function protocolError(what: string): NaplusError {
+  return new NaplusError('EPROTO', `sent ${what}`);
+}

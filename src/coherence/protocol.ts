@@ -1,0 +1,106 @@
+// The coherence protocol's vocabulary: page states, the messages caches and homes
+// exchange, and what the protocol needs from the world around it. Nothing here knows
+// sockets, userfaultfd or timers of its own: the real node and the simulation supply
+// the same interfaces, so both run the very same state machines (cache.ts, home.ts).
+//
+// Model: sequential consistency by single writer / multiple readers per page (MSI),
+// with the directory at the page's home. Messages between two nodes are delivered in
+// the order they were sent (FIFO per link), at most once; a lost link is reported to
+// both ends (peerDown) before anything travels on a new one.
+
+export const enum PageState {
+  Invalid = 0,
+  Shared = 1,
+  Modified = 2,
+}
+
+export const enum Op {
+  /** cache → home: a read copy, please. */
+  GetS = 1,
+  /** cache → home: the only writable copy, please (an upgrade when the cache has S). */
+  GetM = 2,
+  /** cache → home: I dropped my clean copy (eviction). */
+  PutS = 3,
+  /** cache → home: I dropped my dirty copy; its data is attached or already in the segment. */
+  PutM = 4,
+  /** home → cache: you have S now. */
+  GrantS = 5,
+  /** home → cache: you have M now. */
+  GrantM = 6,
+  /** home → cache: drop your copy (write it back first if it is dirty), then Ack. */
+  Inv = 7,
+  /** home → cache: give up write permission (write back), keep a read copy, then Ack. */
+  Down = 8,
+  /** cache → home: done with an Inv or Down. */
+  Ack = 9,
+}
+
+export const Flag = {
+  /** The page's bytes travel with the message. */
+  Data: 1,
+  /** Grant: copy the page from this host's segment (requester and home share a host). */
+  Segment: 2,
+  /** Ack: the sender still holds a read copy (a Down that found the page). */
+  Kept: 4,
+} as const;
+
+export interface Msg {
+  op: Op;
+  flags: number;
+  /** Index of the region in the cluster file. */
+  region: number;
+  page: number;
+  /** With Flag.Data: the page, owned by the message (a copy, never a view of live memory). */
+  data?: Uint8Array;
+}
+
+/** Where a fault's data came from, for counters and traces. */
+export type Source = 'cache' | 'segment' | 'remote';
+
+/** How messages leave a node. `send` to a peer that is down drops the message. */
+export interface Wire {
+  readonly self: number;
+  send(to: number, msg: Msg): void;
+  isUp(node: number): boolean;
+}
+
+/** Which node homes each page, and which host each node is on. */
+export interface Topology {
+  homeOf(page: number): number;
+  hostOf(node: number): string;
+  /** Every node of the cluster, in cluster-file order. */
+  readonly nodes: readonly number[];
+}
+
+/** Time and timers; the simulation runs on virtual time. */
+export interface Clock {
+  now(): number;
+  after(ms: number, fn: () => void): void;
+}
+
+/** The cache's own copy of a region and the apps that map it (RegionService in a node). */
+export interface CacheMemory {
+  fillFromSegment(page: number): void;
+  install(page: number, data: Uint8Array): void;
+  /** A copy of this node's copy of `page`. */
+  copyOut(page: number): Uint8Array;
+  /** Copies this node's copy of `page` into the host segment (the page is homed on this host). */
+  writeBack(page: number): void;
+  /** No app may write `page` any more (M → S). */
+  protect(page: number): void;
+  /** Every app loses `page` (→ I). */
+  drop(page: number): void;
+  /** `page` reached `level` (state already set): resolve what waits on it. */
+  granted(page: number, before: PageState, level: PageState, source: Source, wireBytes: number): void;
+  /** `page` cannot be had: fail what waits on it. */
+  failed(page: number, reason: string): void;
+}
+
+/** The master copies of the pages homed on this node, in its host's segment. */
+export interface MasterStore {
+  /** A copy of the master copy of `page`. */
+  read(page: number): Uint8Array;
+  write(page: number, data: Uint8Array): void;
+}
+
+export type Log = (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => void;

@@ -1,0 +1,209 @@
+// Cluster-wide locks and barriers as one node sees them. Every lock or barrier name has
+// a home node (a hash of the name over the cluster's nodes), whose SyncService keeps
+// its queue; apps on other nodes reach it through their own node over the transport.
+// A request waits for an unreachable home (a node still starting, say) for at most
+// `graceMs`, then fails with EPEERLOST; when a home is lost, what waits there fails the
+// same way, and a lock held there is lost with it (its holder is told).
+import { NaplusError } from '../errors.js';
+import type { Message, Transport } from '../transport/index.js';
+import { SyncService, type Party } from './sync-service.js';
+import type { Log } from './protocol.js';
+
+export const SYNC_TYPE = 2;
+
+type Call =
+  | { op: 'lock'; name: string }
+  | { op: 'unlock'; name: string }
+  | { op: 'barrier'; name: string; parties: number };
+
+/** What travels: calls (with the calling app and a token), their outcome, and app departures. */
+type SyncMessage =
+  | (Call & { app: number; pid: number; token: number })
+  | { op: 'done'; token: number; error?: { code: string; message: string } }
+  | { op: 'gone'; app: number };
+
+interface Pending {
+  home: number;
+  what: string;
+  resolve(): void;
+  reject(err: NaplusError): void;
+}
+
+/** FNV-1a: the same home for a name on every node. */
+function hash(name: string): number {
+  let h = 0x811c9dc5;
+  for (const byte of Buffer.from(name)) h = Math.imul(h ^ byte, 0x01000193);
+  return h >>> 0;
+}
+
+function describe(call: Call): string {
+  return `${call.op === 'barrier' ? 'barrier' : 'lock'} '${call.name}'`;
+}
+
+export class SyncNode {
+  private readonly service = new SyncService();
+  private readonly pending = new Map<number, Pending>();
+  /** Calls waiting for their home to be reachable, by home. */
+  private readonly parked = new Map<number, Array<{ send(): void; fail(err: NaplusError): void; since: number }>>();
+  /** Locks this node's apps hold at other homes: lost if the home is. */
+  private readonly held = new Map<string, Party>();
+  private nextToken = 1;
+
+  constructor(
+    private readonly self: number,
+    private readonly nodes: readonly number[],
+    private readonly transport: Transport | undefined,
+    private readonly graceMs: number,
+    private readonly log: Log,
+    /** Tells a local app something it did not ask (its lock was lost with its home). */
+    private readonly notify: (app: number, message: string, data: unknown) => void,
+  ) {
+    transport?.on('peer-down', (peer) => this.peerDown(peer));
+    transport?.on('peer-up', (peer) => this.peerUp(peer));
+  }
+
+  /** Locks and barriers homed on this node, for stats. */
+  stats(): ReturnType<SyncService['describe']> {
+    return this.service.describe();
+  }
+
+  homeOf(name: string): number {
+    return this.nodes[hash(name) % this.nodes.length]!;
+  }
+
+  lock(party: Party, name: string): Promise<void> {
+    return this.call(party, { op: 'lock', name });
+  }
+
+  unlock(party: Party, name: string): Promise<void> {
+    return this.call(party, { op: 'unlock', name });
+  }
+
+  barrier(party: Party, name: string, parties: number): Promise<void> {
+    return this.call(party, { op: 'barrier', name, parties });
+  }
+
+  private call(party: Party, call: Call): Promise<void> {
+    const home = this.homeOf(call.name);
+    if (home === this.self) return this.serve(party, call);
+    const done = this.remote(home, party, call);
+    if (call.op === 'lock') done.then(() => this.held.set(call.name, party), () => undefined);
+    if (call.op === 'unlock') done.finally(() => this.held.delete(call.name)).catch(() => undefined);
+    return done;
+  }
+
+  /** Carries out a call on a name homed here. */
+  private serve(party: Party, call: Call): Promise<void> {
+    try {
+      switch (call.op) {
+        case 'lock':
+          return this.service.lock(party, call.name);
+        case 'unlock':
+          this.service.unlock(party, call.name);
+          return Promise.resolve();
+        case 'barrier':
+          return this.service.barrier(party, call.name, call.parties);
+      }
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private remote(home: number, party: Party, call: Call): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const token = this.nextToken++;
+      const send = () => {
+        this.pending.set(token, { home, what: describe(call), resolve, reject });
+        this.transport!.send(home, { type: SYNC_TYPE, body: { ...call, app: party.app, pid: party.pid, token } satisfies SyncMessage });
+      };
+      if (this.transport!.isUp(home)) send();
+      else this.park(home, { send, fail: reject, since: Date.now() }, describe(call));
+    });
+  }
+
+  private park(home: number, entry: { send(): void; fail(err: NaplusError): void; since: number }, what: string): void {
+    const list = this.parked.get(home);
+    if (list) list.push(entry);
+    else this.parked.set(home, [entry]);
+    setTimeout(() => {
+      const l = this.parked.get(home);
+      const i = l?.indexOf(entry) ?? -1;
+      if (i < 0) return;
+      l!.splice(i, 1);
+      entry.fail(new NaplusError('EPEERLOST', `The home of ${what}, node ${home}, has been unreachable for ${this.graceMs} ms`));
+    }, this.graceMs).unref();
+  }
+
+  /** A sync message from a peer (the transport's handler routes SYNC_TYPE here). */
+  receive(peer: number, message: Message): void {
+    const m = message.body as SyncMessage;
+    if (!validMessage(m)) {
+      this.log('error', `node ${peer} sent a malformed sync message; ignored`);
+      return;
+    }
+    if (m.op === 'done') {
+      const p = this.pending.get(m.token);
+      this.pending.delete(m.token);
+      if (m.error) p?.reject(new NaplusError(m.error.code, m.error.message));
+      else p?.resolve();
+    } else if (m.op === 'gone') {
+      this.service.forget((p) => p.node === peer && p.app === m.app, (p) => `pid ${p.pid} on node ${p.node}`);
+    } else {
+      const reply = (error?: NaplusError) => {
+        if (!this.transport!.isUp(peer)) return; // it forgot the call when the link went
+        const body: SyncMessage = error ? { op: 'done', token: m.token, error: { code: error.code, message: error.message } } : { op: 'done', token: m.token };
+        this.transport!.send(peer, { type: SYNC_TYPE, body });
+      };
+      this.serve({ node: peer, app: m.app, pid: m.pid }, m).then(() => reply(), (err: NaplusError) => reply(err));
+    }
+  }
+
+  /** A local app detached: its locks pass on and its waits end, wherever they are homed. */
+  appGone(party: Party): void {
+    this.service.forget((p) => p.node === this.self && p.app === party.app, (p) => `pid ${p.pid}`);
+    for (const [name, p] of this.held) if (p.app === party.app) this.held.delete(name);
+    for (const node of this.nodes) {
+      if (node !== this.self && this.transport!.isUp(node)) this.transport!.send(node, { type: SYNC_TYPE, body: { op: 'gone', app: party.app } satisfies SyncMessage });
+    }
+  }
+
+  private peerDown(peer: number): void {
+    this.service.forget((p) => p.node === peer, (p) => `pid ${p.pid} on node ${p.node}, which was lost`);
+    for (const [token, p] of this.pending) {
+      if (p.home !== peer) continue;
+      this.pending.delete(token);
+      p.reject(new NaplusError('EPEERLOST', `The home of ${p.what}, node ${peer}, was lost while this app waited`));
+    }
+    for (const [name, party] of this.held) {
+      if (this.homeOf(name) !== peer) continue;
+      this.held.delete(name);
+      this.log('warn', `lock '${name}' held by pid ${party.pid} is lost: its home, node ${peer}, was lost`);
+      this.notify(party.app, `lock '${name}' was lost with its home, node ${peer}`, { lock: name, code: 'EPEERLOST' });
+    }
+  }
+
+  private peerUp(peer: number): void {
+    const list = this.parked.get(peer);
+    this.parked.delete(peer);
+    for (const entry of list ?? []) entry.send();
+  }
+}
+
+function validMessage(m: unknown): m is SyncMessage {
+  if (typeof m !== 'object' || m === null) return false;
+  const o = m as Record<string, unknown>;
+  const int = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+  switch (o.op) {
+    case 'done':
+      return int(o.token) && (o.error === undefined || (typeof o.error === 'object' && o.error !== null));
+    case 'gone':
+      return int(o.app);
+    case 'lock':
+    case 'unlock':
+      return typeof o.name === 'string' && int(o.app) && int(o.pid) && int(o.token);
+    case 'barrier':
+      return typeof o.name === 'string' && int(o.app) && int(o.pid) && int(o.token) && int(o.parties) && (o.parties as number) > 0;
+    default:
+      return false;
+  }
+}

@@ -1,0 +1,99 @@
+// Locks and barriers as served by their home node, for parties (apps) on any node.
+// FIFO-fair locks held by one party; a holder that goes away (its app detached or
+// crashed, or its whole node was lost) releases its locks, and the next waiter is
+// told with EOWNERDEAD (its lock() rejects; the lock passes to the waiter after it).
+// Barriers release all parties at once and are reusable; a party that goes away after
+// arriving withdraws its arrival.
+import { NaplusError } from '../errors.js';
+
+/** An app, named cluster-wide by its node and its id there. */
+export interface Party {
+  node: number;
+  app: number;
+  pid: number;
+}
+
+interface Waiter {
+  party: Party;
+  grant: () => void;
+  reject: (err: NaplusError) => void;
+}
+
+interface LockState {
+  holder: Party | undefined;
+  queue: Waiter[];
+}
+
+interface BarrierState {
+  parties: number;
+  arrived: Waiter[];
+}
+
+const same = (a: Party | undefined, b: Party): boolean => a !== undefined && a.node === b.node && a.app === b.app;
+
+export class SyncService {
+  private locks = new Map<string, LockState>();
+  private barriers = new Map<string, BarrierState>();
+
+  lock(party: Party, name: string): Promise<void> {
+    const lock = this.locks.get(name) ?? { holder: undefined, queue: [] };
+    this.locks.set(name, lock);
+    if (same(lock.holder, party)) return Promise.reject(new NaplusError('EDEADLK', `Lock '${name}' is already held by this app`));
+    if (!lock.holder) {
+      lock.holder = party;
+      return Promise.resolve();
+    }
+    return new Promise((grant, reject) => lock.queue.push({ party, grant, reject }));
+  }
+
+  unlock(party: Party, name: string): void {
+    const lock = this.locks.get(name);
+    if (!lock || !same(lock.holder, party)) throw new NaplusError('EPERM', `Lock '${name}' is not held by this app`);
+    this.pass(name, lock);
+  }
+
+  private pass(name: string, lock: LockState): void {
+    const next = lock.queue.shift();
+    lock.holder = next?.party;
+    if (next) next.grant();
+    else this.locks.delete(name);
+  }
+
+  barrier(party: Party, name: string, parties: number): Promise<void> {
+    const b = this.barriers.get(name) ?? { parties, arrived: [] };
+    if (b.parties !== parties) {
+      return Promise.reject(new NaplusError('EINVAL', `Barrier '${name}' is waiting for ${b.parties} parties, not ${parties}`));
+    }
+    this.barriers.set(name, b);
+    return new Promise<void>((grant, reject) => {
+      b.arrived.push({ party, grant, reject });
+      if (b.arrived.length < parties) return;
+      this.barriers.delete(name); // the next use of the name is a new round
+      for (const w of b.arrived) w.grant();
+    });
+  }
+
+  /** What is held and waited for here, for stats. */
+  describe(): { locks: Record<string, { holder: string; waiting: number }>; barriers: Record<string, { arrived: number; parties: number }> } {
+    const who = (p: Party) => `pid ${p.pid} on node ${p.node}`;
+    return {
+      locks: Object.fromEntries([...this.locks].map(([name, l]) => [name, { holder: l.holder ? who(l.holder) : '', waiting: l.queue.length }])),
+      barriers: Object.fromEntries([...this.barriers].map(([name, b]) => [name, { arrived: b.arrived.length, parties: b.parties }])),
+    };
+  }
+
+  /** Parties that match `gone` went away: their locks pass on (the next waiter told), their waits end. */
+  forget(gone: (p: Party) => boolean, why: (p: Party) => string): void {
+    for (const [name, lock] of this.locks) {
+      lock.queue = lock.queue.filter((w) => !gone(w.party));
+      if (!lock.holder || !gone(lock.holder)) continue;
+      const told = lock.queue.shift();
+      told?.reject(new NaplusError('EOWNERDEAD', `The holder of lock '${name}' (${why(lock.holder)}) died; the data it protects may be inconsistent. The lock is free: take it again`));
+      this.pass(name, lock);
+    }
+    for (const [name, b] of this.barriers) {
+      b.arrived = b.arrived.filter((w) => !gone(w.party));
+      if (b.arrived.length === 0) this.barriers.delete(name);
+    }
+  }
+}
