@@ -59,10 +59,18 @@ const enum Fix {
 export const DEFAULT_READAHEAD = 64;
 
 export interface RegionCounters {
+  /** Faults read from the apps' userfaultfds. */
   faults: number;
+  /** Faults resolved, by where the page was: already in this node's cache (no copy),
+   *  copied from this host's segment, or fetched from another host. */
+  servedFromCache: number;
+  servedFromSegment: number;
+  servedFromRemote: number;
+  /** Faults on pages already in the memfd (mapped without a copy). */
   minor: number;
-  fromSegment: number;
-  fromRemote: number;
+  /** Pages brought into the cache, faulted or read ahead, by source. */
+  pagesFromSegment: number;
+  pagesFromRemote: number;
   writeUpgrades: number;
   evictions: number;
   writebacks: number;
@@ -80,7 +88,8 @@ export class RegionService implements CacheMemory, MasterStore {
   private engine!: PageEngine;
   readonly apps = new Map<number, AppLink>();
   readonly counters: RegionCounters = {
-    faults: 0, minor: 0, fromSegment: 0, fromRemote: 0, writeUpgrades: 0, evictions: 0, writebacks: 0, wireBytes: 0, prefetched: 0,
+    faults: 0, servedFromCache: 0, servedFromSegment: 0, servedFromRemote: 0, minor: 0, pagesFromSegment: 0, pagesFromRemote: 0,
+    writeUpgrades: 0, evictions: 0, writebacks: 0, wireBytes: 0, prefetched: 0,
   };
   private waiters = new Map<number, Waiter[]>();
   private pending = new Map<AppLink, Array<[number, Fix]>>();
@@ -174,6 +183,9 @@ export class RegionService implements CacheMemory, MasterStore {
     list.push([page, fix]);
     if (w.kind === 'minor') this.counters.minor++;
     if (w.prefetch) return;
+    if (source === 'cache') this.counters.servedFromCache++;
+    else if (source === 'segment') this.counters.servedFromSegment++;
+    else this.counters.servedFromRemote++;
     this.trace.record({
       t: Date.now(),
       node: this.nodeId,
@@ -272,8 +284,8 @@ export class RegionService implements CacheMemory, MasterStore {
   granted(page: number, before: PageState, level: PageState, source: FaultSource, wireBytes: number): void {
     if (before === PageState.Invalid) this.noteResident(page);
     if (level === PageState.Modified && before === PageState.Shared) this.counters.writeUpgrades++;
-    if (source === 'segment') this.counters.fromSegment++;
-    if (source === 'remote') this.counters.fromRemote++;
+    if (source === 'segment') this.counters.pagesFromSegment++;
+    if (source === 'remote') this.counters.pagesFromRemote++;
     this.counters.wireBytes += wireBytes;
     const list = this.waiters.get(page);
     if (list) {
