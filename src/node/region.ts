@@ -11,8 +11,7 @@
 import { Memfd, Mapping, type UffdEvent, type Userfaultfd } from '../uffd/index.js';
 import { NaplusError } from '../errors.js';
 import type { RegionConfig } from '../config.js';
-import { PageState, type CacheMemory, type MasterStore } from '../coherence/protocol.js';
-import type { RegionLayout } from './layout.js';
+import { PageState, type CacheMemory, type Homes, type MasterStore } from '../coherence/protocol.js';
 import type { TraceLog, FaultSource } from './trace.js';
 
 export type Access = 'read' | 'write';
@@ -86,6 +85,7 @@ export class RegionService implements CacheMemory, MasterStore {
   readonly cache: Mapping;
   private state!: Uint8Array;
   private engine!: PageEngine;
+  private homes!: Homes;
   readonly apps = new Map<number, AppLink>();
   readonly counters: RegionCounters = {
     faults: 0, servedFromCache: 0, servedFromSegment: 0, servedFromRemote: 0, minor: 0, pagesFromSegment: 0, pagesFromRemote: 0,
@@ -101,7 +101,6 @@ export class RegionService implements CacheMemory, MasterStore {
 
   constructor(
     readonly config: RegionConfig,
-    readonly layout: RegionLayout,
     readonly nodeId: number,
     /** The host segment's mapping and this region's area offset in it. */
     private readonly segment: { mapping: Mapping; offset: number } | undefined,
@@ -117,10 +116,11 @@ export class RegionService implements CacheMemory, MasterStore {
     this.cache = this.memfd.map();
   }
 
-  /** Plugs in the coherence engine; faults are served from then on. */
-  useEngine(engine: PageEngine): void {
+  /** Plugs in the coherence engine and the pages' homes; faults are served from then on. */
+  useEngine(engine: PageEngine, homes: Homes): void {
     this.engine = engine;
     this.state = engine.state;
+    this.homes = homes;
   }
 
   get residentPages(): number {
@@ -241,7 +241,7 @@ export class RegionService implements CacheMemory, MasterStore {
   /** Offset of `page`'s master copy in the host segment (page must be homed on this host). */
   segmentOffset(page: number): number {
     if (!this.segment) throw new NaplusError('EINVAL', `Region ${this.config.name} has no area in this host's segment`);
-    return this.segment.offset + this.layout.slot[page]! * this.pageSize;
+    return this.segment.offset + this.homes.slotOf(page)! * this.pageSize;
   }
 
   fillFromSegment(page: number): void {
