@@ -1,14 +1,23 @@
-// `naplus demo`: a local cluster doing real shared-memory work. It brings the cluster
-// up, runs examples/matmul.js on every node at once (four worker apps at least, spread over
-// the nodes, all through the public API), shows progress, checks the product against a single-process
-// multiply, prints what each node's faults cost and where the pages came from, and
-// tears the cluster down.
+// `naplus demo`: a local virtual cluster doing real shared-memory work. It brings up two
+// simulated hosts x two nodes (by default), runs examples/matmul.js on every node at
+// once (four worker apps at least, all through the public API), shows progress, checks
+// the product against a single-process multiply, and reports what it cost: each node's
+// faults by where the pages came from, the bytes the links carried and what LZ4 saved,
+// a summary of the fault trace recorded meanwhile (and its heatmap), then tears the
+// cluster down.
 import { fork } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { controlRequest } from '../src/control-client.js';
+import type { PeerStats } from '../src/transport/index.js';
+import type { FaultEvent } from '../src/node/trace.js';
+import { TraceRecorder } from '../src/trace/record.js';
+import { analyze } from '../src/trace/analyze.js';
+import { renderHeatmap } from '../src/trace/svg.js';
 import { formatTable } from '../bench/lib/report.js';
-import { clusterDown, clusterUp } from './local.js';
+import { clusterDown, clusterUp, type ClusterState } from './local.js';
 
 const MATMUL = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../examples/matmul.js');
 
@@ -16,6 +25,7 @@ export interface DemoOptions {
   n: string;
   hosts: string;
   nodesPerHost: string;
+  svg?: string;
   keep?: boolean;
 }
 
@@ -47,12 +57,55 @@ export function runWorkers<R>(script: string, socketDirs: string[], args: string
       }
       if (m.result) result = m.result;
     });
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`worker ${w} (${socketDir}) exited with ${code}`))));
+    child.on('exit', (code, signal) => (code === 0 ? resolve() : reject(new Error(`worker ${w} (${socketDir}) exited with ${code ?? signal}`))));
   }));
   return Promise.all(runs).then(() => {
     if (!result) throw new Error(`worker 0 of ${path.basename(script)} reported no result`);
     return result;
   });
+}
+
+const kib = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`;
+
+/** Each node's faults by source, and what its links to the other nodes carried. */
+async function costs(state: ClusterState): Promise<string> {
+  const rows = [];
+  let raw = 0;
+  let wire = 0;
+  let out = 0;
+  for (const node of state.nodes) {
+    const s = await controlRequest<{ regions: Record<string, Record<string, number>>; peers: Record<string, PeerStats> }>(node.socketDir, 'stats');
+    const r = s.regions.data!;
+    const peers = Object.values(s.peers);
+    const sum = (k: 'bytesOut' | 'pageBytesRaw' | 'pageBytesWire') => peers.reduce((a, p) => a + p[k], 0);
+    raw += sum('pageBytesRaw');
+    wire += sum('pageBytesWire');
+    out += sum('bytesOut');
+    rows.push({
+      node: node.id, host: node.host, faults: r.faults!, 'from cache': r.servedFromCache!,
+      'from segment': r.servedFromSegment!, 'from remote': r.servedFromRemote!, 'read ahead': r.prefetched!, 'sent to peers': kib(sum('bytesOut')),
+    });
+  }
+  const saved = raw > 0 ? ` (page data ${kib(raw)} raw, ${kib(wire)} on the wire: ${(raw / Math.max(1, wire)).toFixed(2)}x smaller with zero-page markers and LZ4)` : '';
+  return `Faults per node, by where the page came from:\n\n${formatTable(rows)}\n\nLinks carried ${kib(out)} in all${saved}.`;
+}
+
+/** A few lines of the recorded trace: where faults were served from, how long they waited, what moved most. */
+function traceSummary(events: FaultEvent[]): string {
+  if (events.length === 0) return 'Fault trace: no faults recorded.';
+  const f = analyze(events, 3);
+  const sources = (['cache', 'segment', 'remote'] as const).map((s) => {
+    const w = f.waitUs[s];
+    return { source: s, faults: f.bySource[s].count, 'p50 µs': w ? w.p50.toFixed(0) : '-', 'p99 µs': w ? w.p99.toFixed(0) : '-' };
+  });
+  const moved = f.pingPong.map((p) => `page ${p.page} (${p.moves} moves between nodes ${p.nodes.join(',')})`).join(', ');
+  return [
+    `Fault trace: ${f.events} faults recorded over ${((f.end - f.start) / 1000).toFixed(2)} s (wait: from the node reading a fault to resolving it):`,
+    '',
+    formatTable(sources),
+    '',
+    `Pages that moved most: ${moved || 'none'}.`,
+  ].join('\n');
 }
 
 export async function demo(opts: DemoOptions): Promise<void> {
@@ -63,6 +116,8 @@ export async function demo(opts: DemoOptions): Promise<void> {
     name: `demo-${process.pid}`, hosts: opts.hosts, nodesPerHost: opts.nodesPerHost, size: `${size}M`, placement: 'block',
   });
   try {
+    const events: FaultEvent[] = [];
+    const recorder = await TraceRecorder.start(state.nodes.map((node) => node.socketDir), (batch) => events.push(...batch), () => undefined);
     // Four workers at least, spread round-robin over the nodes.
     const socketDirs = Array.from({ length: Math.max(4, state.nodes.length) }, (_, w) => state.nodes[w % state.nodes.length]!.socketDir);
     console.log(`\nMultiplying two ${n}x${n} float64 matrices with ${socketDirs.length} worker apps on ${state.nodes.length} node(s)…`);
@@ -75,17 +130,15 @@ export async function demo(opts: DemoOptions): Promise<void> {
     });
     if (process.stdout.isTTY) process.stdout.write('\n');
     const seconds = (Date.now() - started) / 1000;
+    await recorder.stop();
     console.log(`\nResult check: ${result.ok ? 'PASSED' : 'FAILED'}: C = A x B matches a single-process multiply (${result.mismatches} of ${n * n} entries differ), ${seconds.toFixed(1)} s`);
-    const rows = [];
-    for (const node of state.nodes) {
-      const s = await controlRequest<{ regions: Record<string, Record<string, number>> }>(node.socketDir, 'stats');
-      const r = s.regions.data!;
-      rows.push({
-        node: node.id, host: node.host, faults: r.faults!, 'from cache': r.faults! - r.fromSegment! - r.fromRemote!,
-        'from segment': r.fromSegment!, 'from remote': r.fromRemote!, prefetched: r.prefetched!, 'wire KiB': Math.round(r.wireBytes! / 1024),
-      });
+    console.log(`\n${await costs(state)}`);
+    console.log(`\n${traceSummary(events)}`);
+    if (events.length > 0) {
+      const svg = opts.svg ?? path.join(os.tmpdir(), `naplus-demo-${process.pid}.svg`);
+      fs.writeFileSync(svg, renderHeatmap(events));
+      console.log(`\nHeatmap of the faults over time, by page and source: ${svg}`);
     }
-    console.log(`\nFaults per node, by where the page came from:\n\n${formatTable(rows)}`);
     if (!result.ok) process.exitCode = 1;
   } finally {
     if (opts.keep) console.log(`\nCluster '${state.name}' left running; stop it with \`naplus cluster down --name ${state.name}\``);

@@ -17,16 +17,16 @@ cluster
   .command('up')
   .description('generate a cluster file and secret, and start every node in the background')
   .option('--name <name>', 'cluster name', DEFAULT_CLUSTER)
-  .option('--hosts <n>', 'simulated hosts', '1')
-  .option('--nodes-per-host <m>', 'nodes (VMs) per host', '1')
+  .option('--hosts <n>', 'simulated hosts (one /dev/shm segment each)', '2')
+  .option('--nodes-per-host <m>', 'nodes (VMs) per host', '2')
   .option('--size <size>', 'size of the region "data"', '64M')
   .addOption(new Option('--placement <policy>', 'page homes').choices(['block', 'interleave']).default('block'))
   .option('--cache <size>', 'per-node cache limit (naplus-mount --cache)')
   .option('--dir <dir>', 'where the cluster file, sockets and logs go (default: a folder under the temp dir)')
   .addHelpText('after', `
 Examples:
-  naplus cluster up                              # 1 host x 1 node, region "data" of 64M
-  naplus cluster up --size 1G --cache 256M
+  naplus cluster up                              # 2 hosts x 2 nodes, region "data" of 64M
+  naplus cluster up --hosts 1 --nodes-per-host 1 --size 1G --cache 256M
 Then attach from an app with NAPLUS_SOCKET_DIR set to a node's socket directory (see 'naplus cluster status').`)
   .action(async (opts) => {
     await clusterUp(opts);
@@ -61,13 +61,15 @@ program
   .command('demo')
   .description('bring up a local cluster, multiply matrices on all its nodes at once, check the result, report, tear down')
   .option('--n <size>', 'matrix dimension', '256')
-  .option('--hosts <n>', 'simulated hosts', '1')
-  .option('--nodes-per-host <m>', 'nodes (VMs) per host', '1')
+  .option('--hosts <n>', 'simulated hosts', '2')
+  .option('--nodes-per-host <m>', 'nodes (VMs) per host', '2')
+  .option('--svg <file>', 'where to write the heatmap of the recorded faults (default: a file in the temp dir)')
   .option('--keep', 'leave the cluster running afterwards')
   .addHelpText('after', `
 Examples:
-  naplus demo
-  naplus demo --n 512 --keep`)
+  naplus demo                                    # 2 hosts x 2 nodes, 256x256 matrices
+  naplus demo --n 512 --svg faults.svg
+  naplus demo --hosts 1 --nodes-per-host 1 --keep`)
   .action(demo);
 
 program.parseAsync().catch((err) => {

@@ -4,7 +4,7 @@ import { formatTable } from '../bench/lib/report.js';
 import { readState } from './local.js';
 
 interface RegionStats {
-  apps: number; faults: number; minor: number; fromSegment: number; fromRemote: number;
+  apps: number; faults: number; minor: number; servedFromSegment: number; servedFromRemote: number;
   writeUpgrades: number; evictions: number; writebacks: number; residentPages: number; cacheLimitPages: number; prefetched: number;
 }
 
@@ -16,7 +16,7 @@ async function snapshot(targets: Array<{ label: string; socket: string }>): Prom
       for (const [region, r] of Object.entries(s.regions)) {
         rows.push({
           node: s.node, host: s.host, region, apps: r.apps, faults: r.faults, 'minor (no copy)': r.minor,
-          'from segment': r.fromSegment, 'from remote': r.fromRemote, upgrades: r.writeUpgrades,
+          'from segment': r.servedFromSegment, 'from remote': r.servedFromRemote, upgrades: r.writeUpgrades,
           prefetched: r.prefetched, evictions: r.evictions, writebacks: r.writebacks,
           cache: `${r.residentPages}/${r.cacheLimitPages} pages`,
         });

@@ -1,9 +1,11 @@
 // The naplus command as a user drives it: local cluster up/status/stats/down, the demo,
 // and bad input.
 import { test } from 'uvu';
+import { XMLValidator } from 'fast-xml-parser';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -42,11 +44,24 @@ test('bad input is one clear line and a non-zero exit', () => {
   assert.match(naplus('demo', '--n', '3').err, /--n must be an integer from 4 to 4096/);
 });
 
-test('the demo multiplies matrices with four apps and checks the result', () => {
-  const r = naplus('demo', '--n', '96');
+test('the demo multiplies matrices on 2 hosts x 2 nodes, checks the result and reports what it cost', () => {
+  const svg = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'naplus-demo-test-')), 'faults.svg');
+  const r = naplus('demo', '--n', '96', '--svg', svg);
   assert.is(r.code, 0, r.err);
+  assert.match(r.out, /Starting 4 nodes on 2 simulated hosts/);
+  assert.match(r.out, /all 4 nodes linked to each other/);
   assert.match(r.out, /Result check: PASSED: C = A x B matches a single-process multiply \(0 of 9216 entries differ\)/);
-  assert.match(r.out, /node\s+host\s+faults\s+from cache\s+from segment/);
+  assert.match(r.out, /node\s+host\s+faults\s+from cache\s+from segment\s+from remote/);
+  // Nodes 3 and 4 are on the other host from the matrices' pages: they fetched some over the links.
+  const row = (id: number) => new RegExp(`^${id}\\s+h${id < 3 ? 1 : 2}\\s+(\\d+)\\s+(\\d+)\\s+(\\d+)\\s+(\\d+)`, 'm').exec(r.out);
+  assert.ok(Number(row(3)![4]) > 0 && Number(row(4)![4]) > 0, 'nodes of the other host served faults from remote');
+  assert.match(r.out, /Links carried \d+ KiB in all \(page data \d+ KiB raw, \d+ KiB on the wire: [\d.]+x smaller/);
+  assert.match(r.out, /Fault trace: \d+ faults recorded/);
+  assert.match(r.out, new RegExp(`Heatmap of the faults over time, by page and source: ${svg}`));
+  const drawn = fs.readFileSync(svg, 'utf8');
+  assert.is(XMLValidator.validate(drawn), true, 'the heatmap is well-formed XML');
+  assert.match(drawn, /<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+  fs.rmSync(path.dirname(svg), { recursive: true });
 });
 
 test.run();

@@ -51,6 +51,8 @@ for (const family of ['calm', 'evict', 'faults'] as Family[]) {
     console.log(`${family}: ${results.length} schedules, ${sum('steps')} steps, ${sum('opsDone')} ops done, ${sum('opsFailed')} failed, ${sum('kills')} kills, ${sum('breaks')} broken links (random seeds from ${base})`);
     // The schedules must exercise what the family is about, or they prove nothing.
     assert.ok(sum('opsDone') > results.length * 10, 'apps got their accesses done');
+    const firstTouch = results.filter((r) => optionsFor(r.seed, family).firstTouch).length;
+    assert.ok(firstTouch > results.length / 5 && firstTouch < results.length, `both placements ran (${firstTouch} first-touch)`);
     if (family === 'faults') {
       assert.ok(sum('kills') > 0 && sum('breaks') > 0, 'nodes died and links broke');
       assert.ok(sum('opsFailed') > 0, 'some accesses failed because their home was unreachable');

@@ -28,7 +28,7 @@ async function layout(hosts: number, nodesPerHost: number, placement: Placement,
 function byPage(l: RegionLayout, host: string): Array<[number, number]> {
   const ranges: Array<[number, number]> = [];
   for (let p = 0; p < l.pages; p++) {
-    if (l.hostOf(p) !== host) continue;
+    if (l.hostOfNodeId(l.home[p]!) !== host) continue;
     if (ranges.at(-1)?.[1] === p * PAGE) ranges.at(-1)![1] += PAGE;
     else ranges.push([p * PAGE, (p + 1) * PAGE]);
   }
@@ -43,10 +43,10 @@ function heapOn(l: RegionLayout, host: string): Heap {
     name: 'data',
     info: {
       op: 'welcome', region: 'data', size, pageSize: PAGE, nodeId: 1, host, cluster: 'c', placement: l.region.placement,
-      local: { period: l.period * PAGE, runs: l.hostRuns(host) },
+      local: l.homedOn(host),
     },
     buffer: memory,
-    localRanges: repeatRuns({ period: l.period * PAGE, runs: l.hostRuns(host) }, size),
+    localRanges: repeatRuns(l.homedOn(host), size),
     view: (offset, length) => memory.slice(offset, offset + length),
     call: async <T>() => undefined as T,
   };
@@ -69,8 +69,8 @@ test('a node describes its host\'s ranges in one period; repeated, they are ever
     const l = await layout(hosts, perHost, placement, pages);
     for (let h = 1; h <= hosts; h++) {
       const host = `h${h}`;
-      assert.equal(repeatRuns({ period: l.period * PAGE, runs: l.hostRuns(host) }, pages * PAGE), byPage(l, host), `${hosts}x${perHost} ${placement} ${host}`);
-      assert.ok(l.hostRuns(host).length <= perHost * hosts, 'the message stays short');
+      assert.equal(repeatRuns(l.homedOn(host), pages * PAGE), byPage(l, host), `${hosts}x${perHost} ${placement} ${host}`);
+      assert.ok(l.homedOn(host).runs.length <= perHost * hosts, 'the message stays short');
     }
   }
 });
@@ -86,7 +86,7 @@ test('sizes and alignment: units below a page, whole pages from there; small blo
 test("'local' blocks: within the host's pages, EINVAL when no run of them is long enough, ENOMEM when they are used up", async () => {
   const l = await layout(2, 1, 'interleave', 64);
   const heap = heapOn(l, 'h2');
-  const ranges = repeatRuns({ period: l.period * PAGE, runs: l.hostRuns('h2') }, 64 * PAGE);
+  const ranges = repeatRuns(l.homedOn('h2'), 64 * PAGE);
   const inside = (offset: number, length: number) => ranges.some(([a, b]) => a <= offset && offset + length <= b);
   const small = await heap.malloc(100, { home: 'local' });
   assert.ok(inside(small.offset, 100), `offset ${small.offset} is homed on h2`);

@@ -84,14 +84,30 @@ test("'auto' compression: only on a backlogged link, backing off from incompress
   const p = new CompressionPolicy('auto');
   assert.is(p.shouldTry(false), false);
   assert.is(p.shouldTry(true), true);
-  p.record(false);
+  p.record(false, 4096, 0.015);
   assert.equal([p.shouldTry(true), p.shouldTry(true)], [false, true]);
-  p.record(false);
+  p.record(false, 4096, 0.015);
   assert.equal([p.shouldTry(true), p.shouldTry(true), p.shouldTry(true)], [false, false, true]);
-  p.record(true);
+  p.record(true, 4096, 0.015);
   assert.is(p.shouldTry(true), true);
   assert.is(new CompressionPolicy('always').shouldTry(false), true);
   assert.is(new CompressionPolicy('never').shouldTry(true), false);
+});
+
+test("'auto' compression: only where the link drains more slowly than LZ4 compresses", () => {
+  // LZ4 at ~270 MB/s (4 KiB in 15 µs).
+  const slowLink = new CompressionPolicy('auto');
+  slowLink.record(true, 4096, 0.015);
+  slowLink.recordDrain(125_000, 1); // 125 MB/s: a 1 Gbit/s link
+  assert.is(slowLink.shouldTry(true), true, 'the link is the bottleneck: compress');
+  const fastLink = new CompressionPolicy('auto');
+  fastLink.record(true, 4096, 0.015);
+  fastLink.recordDrain(2_000_000, 1); // 2 GB/s: loopback
+  assert.is(fastLink.shouldTry(true), false, 'LZ4 would be the bottleneck: send raw');
+  // The averages follow the link: it slows down (shaped, congested), LZ4 comes back.
+  for (let i = 0; i < 30; i++) fastLink.recordDrain(100_000, 1);
+  assert.is(fastLink.shouldTry(true), true);
+  assert.is(fastLink.shouldTry(false), false, 'never while the link keeps up');
 });
 
 test('stats count pages by encoding and bytes before and after; data is snapshotted at send', async () => {

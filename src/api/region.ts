@@ -158,7 +158,7 @@ export class Region {
     return {
       nodeId: s.node,
       faults: r.faults!,
-      bySource: { cache: r.faults! - r.fromSegment! - r.fromRemote!, segment: r.fromSegment!, remote: r.fromRemote! },
+      bySource: { cache: r.servedFromCache!, segment: r.servedFromSegment!, remote: r.servedFromRemote! },
       writeUpgrades: r.writeUpgrades!,
       prefetched: r.prefetched!,
       evictions: r.evictions!,

@@ -16,7 +16,7 @@
 //   back, for at most `graceMs`; then the faults fail (the app gets SIGBUS), so nothing
 //   hangs forever. Copies of its pages are dropped at once: its directory has
 //   forgotten this node, so keeping them would break coherence.
-import { Flag, Op, PageState, type CacheMemory, type Clock, type Log, type Msg, type Source, type Topology, type Wire } from './protocol.js';
+import { Flag, Op, PageState, type CacheMemory, type Clock, type Homes, type Log, type Msg, type Source, type Topology, type Wire } from './protocol.js';
 
 const WANT_S = 1;
 const WANT_M = 2;
@@ -82,15 +82,28 @@ export class CacheController {
   }
 
   private ask(page: number, op: Op.GetS | Op.GetM): void {
-    const home = this.topology.homeOf(page);
-    if (this.wire.isUp(home)) this.wire.send(home, { op, flags: 0, region: this.region, page });
+    const home = this.homes.homeOf(page);
+    if (home === undefined) {
+      this.homes.resolve(page, () => this.ask(page, op), (reason) => this.giveUp(page, reason));
+      return;
+    }
+    if (this.wire.isUp(home)) this.toHome(page, op, 0);
     else this.park(home, page);
+  }
+
+  /** Sends `op` about `page` to its home, with the page's slot (which first-touch homes need). */
+  private toHome(page: number, op: Op, flags: number, data?: Uint8Array): void {
+    this.wire.send(this.homes.homeOf(page)!, { op, flags, region: this.region, page, data, slot: this.homes.slotOf(page) });
+  }
+
+  private get homes(): Homes {
+    return this.topology.homes;
   }
 
   /** Handles a message from a page's home. */
   receive(from: number, msg: Msg): void {
     const { page } = msg;
-    if (this.topology.homeOf(page) !== from) {
+    if (this.homes.homeOf(page) !== from) {
       this.log('warn', `region #${this.region}: node ${from} sent op ${msg.op} for page ${page}, which it does not home; ignored`);
       return;
     }
@@ -102,7 +115,7 @@ export class CacheController {
       case Op.Inv:
       case Op.Down:
         if (this.held(msg)) return;
-        this.answer(from, msg);
+        this.answer(msg);
         return;
       default:
         this.log('warn', `region #${this.region}: node ${from} sent op ${msg.op} to a cache; ignored`);
@@ -151,12 +164,12 @@ export class CacheController {
       // Gone if the home was lost meanwhile (its copy was dropped then).
       if (this.deferred.get(msg.page) !== msg) return;
       this.deferred.delete(msg.page);
-      this.answer(this.topology.homeOf(msg.page), msg);
+      this.answer(msg);
     });
     return true;
   }
 
-  private answer(home: number, msg: Msg): void {
+  private answer(msg: Msg): void {
     const { page } = msg;
     const s = this.state[page]!;
     let flags = 0;
@@ -174,12 +187,12 @@ export class CacheController {
       this.memory.drop(page);
       this.state[page] = PageState.Invalid;
     }
-    this.wire.send(home, { op: Op.Ack, flags, region: this.region, page, data });
+    this.toHome(page, Op.Ack, flags, data);
   }
 
   /** A dirty page's bytes on their way home: through the shared segment, or in the message. */
   private saveDirty(page: number): { flags: number; data?: Uint8Array } {
-    if (this.topology.hostOf(this.topology.homeOf(page)) === this.host) {
+    if (this.topology.hostOf(this.homes.homeOf(page)!) === this.host) {
       this.memory.writeBack(page);
       return { flags: 0 };
     }
@@ -202,7 +215,7 @@ export class CacheController {
     }
     this.memory.drop(page);
     this.state[page] = PageState.Invalid;
-    this.wire.send(this.topology.homeOf(page), { op: s === PageState.Modified ? Op.PutM : Op.PutS, flags, region: this.region, page, data });
+    this.toHome(page, s === PageState.Modified ? Op.PutM : Op.PutS, flags, data);
     return true;
   }
 
@@ -210,12 +223,12 @@ export class CacheController {
   flush(): number {
     let n = 0;
     for (let page = 0; page < this.pages; page++) {
-      if (this.state[page] !== PageState.Modified || !this.wire.isUp(this.topology.homeOf(page))) continue;
+      if (this.state[page] !== PageState.Modified || !this.wire.isUp(this.homes.homeOf(page)!)) continue;
       const held = this.deferred.get(page);
       if (held) {
         // No more holding: the Inv or Down it waited with takes the page home now.
         this.deferred.delete(page);
-        this.answer(this.topology.homeOf(page), held);
+        this.answer(held);
       }
       if (this.state[page] === PageState.Modified) this.evict(page);
       n++;
@@ -231,7 +244,7 @@ export class CacheController {
   peerDown(node: number): void {
     let lost = 0;
     for (let page = 0; page < this.pages; page++) {
-      if (this.topology.homeOf(page) !== node) continue;
+      if (this.homes.homeOf(page) !== node) continue;
       this.deferred.delete(page);
       const s = this.state[page]!;
       if (s !== PageState.Invalid) {
@@ -269,13 +282,19 @@ export class CacheController {
     }
   }
 
+  /** The faults waiting on `page` fail: it cannot be had. */
+  private giveUp(page: number, reason: string): void {
+    this.pending[page] = 0;
+    this.counters.failedPages++;
+    this.memory.failed(page, reason);
+  }
+
   /** Fails the requests that waited for `home` longer than the grace time. */
   private expire(home: number): void {
     this.expiring.delete(home);
     const parked = this.parked.get(home);
     if (!parked) return;
     const now = this.clock.now();
-    let failed = 0;
     let oldest = Infinity;
     for (const [page, since] of parked) {
       if (now - since < this.options.graceMs) {
@@ -283,11 +302,8 @@ export class CacheController {
         continue;
       }
       parked.delete(page);
-      this.pending[page] = 0;
-      this.memory.failed(page, `its home, node ${home}, has been unreachable for ${Math.round(now - since)} ms`);
-      failed++;
+      this.giveUp(page, `its home, node ${home}, has been unreachable for ${Math.round(now - since)} ms`);
     }
-    this.counters.failedPages += failed;
     if (parked.size === 0) {
       this.parked.delete(home);
     } else {

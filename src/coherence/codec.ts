@@ -1,7 +1,8 @@
 // Coherence messages on the wire. The messages one node has for another in one tick
 // travel together, in order, as one transport message:
 //
-//   body:  n × (u8 op | u8 flags | u16 region | u32 page)      (integers LE)
+//   body:  n × (u8 op | u8 flags | u16 region | u32 page | u32 slot | u16 home | u16 0)
+//          (integers LE; slot 0xffffffff and home 0 when absent)
 //   pages: the data of every op flagged Data, in op order, each region page cut into
 //          transport-sized pages (the transport zero-marks and LZ4-compresses them).
 //
@@ -12,17 +13,21 @@ import type { Message, PagePayload } from '../transport/index.js';
 import { Flag, Op, type Msg } from './protocol.js';
 
 export const COHERENCE_TYPE = 1;
-const OP_BYTES = 8;
+const OP_BYTES = 16;
+const NO_SLOT = 0xffffffff;
 const ALL_FLAGS = Flag.Data | Flag.Segment | Flag.Kept;
 
 export interface RegionShape {
   pages: number;
   pageSize: number;
+  /** Page slots in a host's area of the segment (slots are below this). */
+  slots: number;
 }
 
 export class CoherenceCodec {
   constructor(
     private readonly regions: RegionShape[],
+    private readonly nodes: readonly number[],
     /** The transport's page size: every region's page size is a multiple of it. */
     private readonly wirePage: number,
     /** Most data bytes one transport message may carry. */
@@ -58,6 +63,9 @@ export class CoherenceCodec {
       body[off + 1] = m.flags;
       body.writeUInt16LE(m.region, off + 2);
       body.writeUInt32LE(m.page, off + 4);
+      body.writeUInt32LE(m.slot ?? NO_SLOT, off + 8);
+      body.writeUInt16LE(m.home ?? 0, off + 12);
+      body.writeUInt16LE(0, off + 14);
       if (m.flags & Flag.Data) {
         for (let at = 0; at < m.data!.length; at += this.wirePage) {
           pages.push({ page: pages.length, data: m.data!.subarray(at, at + this.wirePage) });
@@ -82,12 +90,20 @@ export class CoherenceCodec {
       const flags = buf[off + 1]!;
       const region = buf.readUInt16LE(off + 2);
       const page = buf.readUInt32LE(off + 4);
-      if (op < Op.GetS || op > Op.Ack) throw protocolError(`coherence op ${op}`);
+      const slot = buf.readUInt32LE(off + 8);
+      const home = buf.readUInt16LE(off + 12);
+      if (op < Op.GetS || op > Op.Here) throw protocolError(`coherence op ${op}`);
       if ((flags & ~ALL_FLAGS) !== 0) throw protocolError(`coherence flags ${flags}`);
       const shape = this.regions[region];
       if (!shape) throw protocolError(`region #${region} (the cluster file has ${this.regions.length})`);
       if (page >= shape.pages) throw protocolError(`page ${page} of region #${region}, which has ${shape.pages}`);
+      if (slot !== NO_SLOT && slot >= shape.slots) throw protocolError(`slot ${slot} for a page of region #${region}, whose areas have ${shape.slots} slots`);
       const m: Msg = { op, flags, region, page };
+      if (slot !== NO_SLOT) m.slot = slot;
+      if (home !== 0) {
+        if (!this.nodes.includes(home)) throw protocolError(`home node ${home}, which is not in the cluster file`);
+        m.home = home;
+      }
       if (flags & Flag.Data) {
         const parts = shape.pageSize / this.wirePage;
         if (nextPage + parts > pages.length) throw protocolError(`ops that call for more page data than the ${pages.length} pages sent`);

@@ -92,7 +92,10 @@ export class HomeDirectory {
   /** Handles a message addressed to this page's home. */
   receive(from: number, msg: Msg): void {
     const { page } = msg;
-    if (this.topology.homeOf(page) !== this.wire.self || !this.index.has(from)) {
+    const homes = this.topology.homes;
+    // First-touch: requests carry the slot the page's manager gave it.
+    if (msg.slot !== undefined && homes.homeOf(page) === undefined) homes.learn(page, this.wire.self, msg.slot);
+    if (homes.homeOf(page) !== this.wire.self || !this.index.has(from)) {
       this.log('warn', `region #${this.region}: node ${from} sent op ${msg.op} for page ${page}, which node ${this.wire.self} does not home; ignored`);
       return;
     }
@@ -128,6 +131,12 @@ export class HomeDirectory {
   private start(page: number, r: Request): void {
     const from = this.index.get(r.from)!;
     const owner = this.owner[page]!;
+    if (owner === from) {
+      // The owner asks again (a request that crossed its own grant): it keeps M. A
+      // downgrade here would leave the master copy stale with nobody owning the page.
+      this.grant(page, r.from, Op.GetM);
+      return;
+    }
     const targets: number[] = [];
     if (owner >= 0 && owner !== from) targets.push(owner);
     if (r.op === Op.GetM) for (const s of this.sharers.members(page)) if (s !== from) targets.push(s);

@@ -8,18 +8,30 @@ import type { Message, Transport } from '../transport/index.js';
 import { CacheController, type CacheCounters } from './cache.js';
 import { HomeDirectory, type HomeCounters } from './home.js';
 import { CoherenceCodec } from './codec.js';
-import { Op, type CacheMemory, type Clock, type Log, type MasterStore, type Msg, type Topology, type Wire } from './protocol.js';
+import { isHomeOp, Op, type CacheMemory, type Clock, type Log, type MasterStore, type Msg, type Topology, type Wire } from './protocol.js';
+import { StaticHomes } from './homes.js';
+import { FirstTouchHomes, FirstTouchManager, type FirstTouchShape, type HomeTable } from './first-touch.js';
+
+/** Where a region's pages are homed: fixed by the cluster file, or decided on first touch. */
+export type Placement =
+  | { kind: 'static'; home: ArrayLike<number>; slot: ArrayLike<number> }
+  | { kind: 'first-touch'; shape: FirstTouchShape; table: HomeTable };
 
 export interface CoherentRegion {
   pages: number;
   pageSize: number;
-  topology: Topology;
+  /** Page slots in a host's area of the segment. */
+  slots: number;
+  hostOf(node: number): string;
+  placement: Placement;
   memory: CacheMemory;
   master: MasterStore;
 }
 
 export interface CoherenceOptions {
   nodeId: number;
+  /** Every node of the cluster, in cluster-file order. */
+  nodes: readonly number[];
   /** The links to the other nodes; absent in a single-node cluster. */
   transport?: Transport;
   /** Bytes per transport page (the transport's pageSize). */
@@ -44,13 +56,13 @@ const clock: Clock = {
   after: (ms, fn) => void setTimeout(fn, ms).unref(),
 };
 
-function isHomeOp(op: Op): boolean {
-  return op === Op.GetS || op === Op.GetM || op === Op.PutS || op === Op.PutM || op === Op.Ack;
-}
-
 export class NodeCoherence {
   readonly caches: CacheController[];
   readonly homes: HomeDirectory[];
+  /** Per region: the nodes, hosts and homes its protocol works with. */
+  readonly topologies: Topology[];
+  private readonly managers: Array<FirstTouchManager | undefined>;
+  private readonly learners: Array<FirstTouchHomes | undefined>;
   private readonly codec: CoherenceCodec;
   private outbox = new Map<number, Msg[]>();
   private flushQueued = false;
@@ -66,9 +78,16 @@ export class NodeCoherence {
       isUp: (node) => node === self || (o.transport?.isUp(node) ?? false),
       send: (to, msg) => this.post(to, msg),
     };
-    this.codec = new CoherenceCodec(regions, o.wirePageSize, o.maxDataBytes);
-    this.caches = regions.map((r, i) => new CacheController(i, r.pages, r.topology, this.wire, r.memory, clock, { holdMs: o.holdMs, graceMs: o.graceMs }, o.log));
-    this.homes = regions.map((r, i) => new HomeDirectory(i, r.pages, r.topology, this.wire, r.master, clock, o.quarantineMs, o.log));
+    this.codec = new CoherenceCodec(regions, o.nodes, o.wirePageSize, o.maxDataBytes);
+    this.learners = regions.map((r) => (r.placement.kind === 'first-touch' ? new FirstTouchHomes(r.placement.shape, this.wire, clock, o.graceMs) : undefined));
+    this.managers = regions.map((r) => (r.placement.kind === 'first-touch' ? new FirstTouchManager(r.placement.shape, self, r.placement.table, this.wire, o.log) : undefined));
+    this.topologies = regions.map(({ hostOf, placement: p }, i) => ({
+      hostOf,
+      nodes: o.nodes,
+      homes: p.kind === 'first-touch' ? this.learners[i]! : new StaticHomes(p.home, p.slot),
+    }));
+    this.caches = regions.map((r, i) => new CacheController(i, r.pages, this.topologies[i]!, this.wire, r.memory, clock, { holdMs: o.holdMs, graceMs: o.graceMs }, o.log));
+    this.homes = regions.map((r, i) => new HomeDirectory(i, r.pages, this.topologies[i]!, this.wire, r.master, clock, o.quarantineMs, o.log));
     const t = o.transport;
     if (t) {
       t.on('peer-down', (peer, _reason, byPeer) => this.peerDown(peer, byPeer));
@@ -90,7 +109,15 @@ export class NodeCoherence {
 
   private dispatch(from: number, m: Msg): void {
     if (isHomeOp(m.op)) this.homes[m.region]!.receive(from, m);
+    else if (m.op === Op.Where) this.firstTouch(this.managers, from, m)?.receive(from, m);
+    else if (m.op === Op.Here) this.firstTouch(this.learners, from, m)?.receive(from, m);
     else this.caches[m.region]!.receive(from, m);
+  }
+
+  private firstTouch<T>(per: Array<T | undefined>, from: number, m: Msg): T | undefined {
+    const it = per[m.region];
+    if (!it) this.o.log('warn', `node ${from} sent a first-touch message for region #${m.region}, which is not placed first-touch; ignored`);
+    return it;
   }
 
   private post(to: number, msg: Msg): void {
@@ -125,11 +152,13 @@ export class NodeCoherence {
   private peerDown(peer: number, byPeer: boolean): void {
     this.outbox.delete(peer); // written for the link that is gone; never for a new one
     for (const h of this.homes) h.peerDown(peer, byPeer);
+    for (const l of this.learners) l?.peerDown(peer);
     for (const c of this.caches) c.peerDown(peer);
   }
 
   private peerUp(peer: number): void {
     for (const h of this.homes) h.peerUp(peer);
+    for (const l of this.learners) l?.peerUp(peer);
     for (const c of this.caches) c.peerUp(peer);
   }
 

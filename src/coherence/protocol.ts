@@ -33,6 +33,10 @@ export const enum Op {
   Down = 8,
   /** cache → home: done with an Inv or Down. */
   Ack = 9,
+  /** node → page's manager (first-touch placement): where is this page's home? */
+  Where = 10,
+  /** manager → node: the page's home and slot (assigned to the asker's host on first touch). */
+  Here = 11,
 }
 
 export const Flag = {
@@ -52,6 +56,13 @@ export interface Msg {
   page: number;
   /** With Flag.Data: the page, owned by the message (a copy, never a view of live memory). */
   data?: Uint8Array;
+  /**
+   * Where the page's master copy lives in its home host's segment area. Under first-touch
+   * placement only the page's manager decides it, so requests carry it to the home.
+   */
+  slot?: number;
+  /** Here: the page's home node (absent: no host had room for it). */
+  home?: number;
 }
 
 /** Where a fault's data came from, for counters and traces. */
@@ -64,12 +75,27 @@ export interface Wire {
   isUp(node: number): boolean;
 }
 
-/** Which node homes each page, and which host each node is on. */
+/**
+ * Which node homes each page and where its master copy is. A static placement knows
+ * every page's home; first-touch placement learns each page's from the page's manager.
+ */
+export interface Homes {
+  /** Undefined while this node does not know it yet. */
+  homeOf(page: number): number | undefined;
+  /** The page's slot in its home host's area of the segment. */
+  slotOf(page: number): number | undefined;
+  /** Calls `then` once homeOf(page) is known, or `fail` when it cannot be learnt. */
+  resolve(page: number, then: () => void, fail: (reason: string) => void): void;
+  /** A message to this node as the page's home told where the page's master copy is. */
+  learn(page: number, home: number, slot: number): void;
+}
+
+/** The cluster's nodes and hosts, and the homes of a region's pages. */
 export interface Topology {
-  homeOf(page: number): number;
   hostOf(node: number): string;
   /** Every node of the cluster, in cluster-file order. */
   readonly nodes: readonly number[];
+  readonly homes: Homes;
 }
 
 /** Time and timers; the simulation runs on virtual time. */
@@ -96,7 +122,7 @@ export interface CacheMemory {
   failed(page: number, reason: string): void;
 }
 
-/** The master copies of the pages homed on this node, in its host's segment. */
+/** The master copies of the pages homed on this node, in its host's segment (at Homes.slotOf). */
 export interface MasterStore {
   /** A copy of the master copy of `page`. */
   read(page: number): Uint8Array;
@@ -104,3 +130,8 @@ export interface MasterStore {
 }
 
 export type Log = (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => void;
+
+/** Messages a page's home handles (the rest go to caches, or to first-touch managers and askers). */
+export function isHomeOp(op: Op): boolean {
+  return op === Op.GetS || op === Op.GetM || op === Op.PutS || op === Op.PutM || op === Op.Ack;
+}

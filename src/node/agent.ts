@@ -7,17 +7,17 @@ import { Userfaultfd, UnixServer, type UnixChannel } from '../uffd/index.js';
 import { NaplusError } from '../errors.js';
 import { findNode, formatSize, type ClusterConfig } from '../config.js';
 import type { Logger } from '../log.js';
-import { RegionLayout, planSegment } from './layout.js';
+import { RegionLayout, planSegment, tableAreaName } from './layout.js';
+import { SegmentHomeTable } from './home-table.js';
 import { Segment } from './segment.js';
 import { DEFAULT_READAHEAD, RegionService } from './region.js';
 import { AttachServer } from './attach-server.js';
 import { TraceLog, type FaultEvent } from './trace.js';
 import { Transport } from '../transport/index.js';
-import { NodeCoherence } from '../coherence/node-coherence.js';
+import { NodeCoherence, type Placement } from '../coherence/node-coherence.js';
 import { COHERENCE_TYPE } from '../coherence/codec.js';
 import { SYNC_TYPE, SyncNode } from '../coherence/sync-node.js';
 import type { AppLink } from './region.js';
-import type { Topology } from '../coherence/protocol.js';
 
 /** Bytes of a transport page; every region's page size is a multiple of it. */
 const WIRE_PAGE = 4096;
@@ -93,7 +93,7 @@ export class NodeAgent {
       const region = layout.region;
       const cachePages = Math.max(16, Math.floor((this.options.cacheBytes ?? region.size) / region.pageSize));
       return new RegionService(
-        region, layout, nodeId,
+        region, nodeId,
         { mapping: this.segment!.mapping, offset: this.segment!.area(region.name).offset },
         cachePages, this.options.readaheadPages ?? DEFAULT_READAHEAD, this.trace, (m) => log('warn', m),
       );
@@ -101,13 +101,17 @@ export class NodeAgent {
     const nodes = config.nodes.map((n) => n.id);
     const t = config.transport;
     this.coherence = new NodeCoherence(
-      services.map((service, i) => {
-        const layout = layouts[i]!;
-        const topology: Topology = { homeOf: (p) => layout.home[p]!, hostOf: (n) => layout.hostOfNodeId(n), nodes };
-        return { pages: service.pages, pageSize: service.pageSize, topology, memory: service, master: service };
-      }),
+      services.map((service, i) => ({
+        pages: service.pages,
+        pageSize: service.pageSize,
+        slots: layouts[i]!.slots,
+        hostOf: (n: number) => layouts[i]!.hostOfNodeId(n),
+        placement: this.placement(layouts[i]!, i),
+        memory: service,
+        master: service,
+      })),
       {
-        nodeId, transport: this.transport, wirePageSize: WIRE_PAGE, maxDataBytes: 1 << 20,
+        nodeId, nodes, transport: this.transport, wirePageSize: WIRE_PAGE, maxDataBytes: 1 << 20,
         holdMs: HOLD_MS, graceMs: t.peerTimeoutMs, quarantineMs: t.peerTimeoutMs + 2 * t.heartbeatMs, log,
       },
     );
@@ -122,8 +126,9 @@ export class NodeAgent {
     const party = (app: AppLink) => ({ node: nodeId, app: app.id, pid: app.pid });
     services.forEach((service, index) => {
       const region = service.config;
-      service.useEngine(this.coherence!.caches[index]!);
-      const server = new AttachServer(service, path.join(socketDir, `${region.name}.sock`), { cluster: config.cluster, host: this.host }, log);
+      service.useEngine(this.coherence!.caches[index]!, this.coherence!.topologies[index]!.homes);
+      const identity = { cluster: config.cluster, host: this.host, local: layouts[index]!.homedOn(this.host) };
+      const server = new AttachServer(service, path.join(socketDir, `${region.name}.sock`), identity, log);
       server.handlers.set('stats', () => this.stats());
       // Lock and barrier names are cluster-wide, so one service serves every region.
       server.handlers.set('lock', (app, args) => this.sync.lock(party(app), String(args.name)));
@@ -134,6 +139,20 @@ export class NodeAgent {
       log('info', `region ${region.name} ready: ${formatSize(region.size)}, ${region.pageSize}-byte pages, cache ${formatSize(service.cacheLimitPages * region.pageSize)}`);
     });
     this.control = UnixServer.listen(path.join(socketDir, 'control.sock'), (ch) => this.serveControl(ch));
+  }
+
+  /** Fixed homes from the cluster file, or first-touch with this node's table in the segment. */
+  private placement(layout: RegionLayout, region: number): Placement {
+    if (!layout.firstTouch) return { kind: 'static', home: layout.home, slot: layout.slot };
+    const { config, nodeId } = this.options;
+    const hosts = config.hosts.map((h) => h.name);
+    const coresident = config.nodes.filter((n) => n.host === this.host);
+    const table = this.segment!.area(tableAreaName(layout.region.name)).offset + coresident.findIndex((n) => n.id === nodeId) * layout.tableBytes;
+    return {
+      kind: 'first-touch',
+      shape: { region, pages: layout.pages, nodes: config.nodes.map((n) => n.id), hostOf: (n) => layout.hostOfNodeId(n), hosts, poolSize: layout.poolSize },
+      table: new SegmentHomeTable(this.segment!.mapping, table),
+    };
   }
 
   /** Links to every other node of the cluster file (they come up as those nodes start). */

@@ -25,16 +25,14 @@ export class AttachServer {
   readonly handlers = new Map<string, RequestHandler>();
   /** Called when an app detaches, for state an app holds elsewhere (locks, say). */
   onDetach: ((app: AppLink) => void) | undefined;
-  private readonly local: Welcome['local'];
 
   constructor(
     private readonly region: RegionService,
     readonly socketPath: string,
-    private readonly identity: { cluster: string; host: string },
+    /** What the welcome says of this node: its cluster, host, and the ranges homed there. */
+    private readonly identity: Pick<Welcome, 'cluster' | 'host' | 'local'>,
     private readonly log: (level: 'info' | 'warn', msg: string) => void,
   ) {
-    const layout = region.layout;
-    this.local = { period: layout.period * region.pageSize, runs: layout.hostRuns(identity.host) };
     fs.mkdirSync(path.dirname(socketPath), { recursive: true });
     this.server = UnixServer.listen(socketPath, (channel) => this.accept(channel));
   }
@@ -72,7 +70,7 @@ export class AttachServer {
         const r = this.region;
         this.send(conn, {
           op: 'welcome', region: r.config.name, size: r.config.size, pageSize: r.pageSize, nodeId: r.nodeId, ...this.identity,
-          placement: r.config.placement, local: this.local,
+          placement: r.config.placement,
         }, [r.memfd.fd]);
         return;
       }

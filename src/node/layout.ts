@@ -6,6 +6,11 @@
 // Within a region's area a page's slot is its rank among the region's pages homed on
 // that host, so a host's segment holds only what is homed there: the shared space can
 // be as large as the sum of the segments.
+//
+// First-touch regions have no fixed homes: each host's area holds an equal share of the
+// region's pages (rounded up), cut into one pool per node (each node is the manager of
+// every N-th page and hands out slots from its pools, see coherence/first-touch.ts), and
+// a table area where the managers on that host keep which page went where.
 import type { ClusterConfig, RegionConfig } from '../config.js';
 import { formatSize } from '../config.js';
 import { NaplusError } from '../errors.js';
@@ -23,9 +28,7 @@ function homeTable(placement: string, pages: number, hosts: number[][]): Uint16A
     for (let p = 0; p < pages; p++) home[p] = all[p % all.length]!;
     return home;
   }
-  if (placement !== 'block') {
-    throw new NaplusError('ENOTSUP', `Placement '${placement}' is not supported yet; use 'block' or 'interleave'`);
-  }
+  if (placement !== 'block') throw new NaplusError('ENOTSUP', `Placement '${placement}' has no fixed homes`);
   hosts.forEach((nodes, h) => {
     const from = Math.floor((h * pages) / hosts.length);
     const to = Math.floor(((h + 1) * pages) / hosts.length);
@@ -38,19 +41,21 @@ function homeTable(placement: string, pages: number, hosts: number[][]): Uint16A
   return home;
 }
 
+/** Bytes of one entry of a first-touch manager's table. */
+export const HOME_ENTRY_BYTES = 8;
+
 export class RegionLayout {
   readonly pages: number;
-  /** Home node of each page. */
+  readonly firstTouch: boolean;
+  /** Home node of each page (static placements only). */
   readonly home: Uint16Array;
-  /** Slot of each page within its home host's area for this region. */
+  /** Slot of each page within its home host's area (static placements only). */
   readonly slot: Uint32Array;
-  /** Pages homed on each host, by host name. */
+  /** Page slots in each host's area, by host name. */
   readonly hostPages = new Map<string, number>();
-  /**
-   * Pages after which the pattern of homes repeats: the whole region for 'block', one
-   * page per node for 'interleave'.
-   */
-  readonly period: number;
+  /** First-touch: slots in each manager's pool on each host, and bytes of each manager's table. */
+  readonly poolSize: number = 0;
+  readonly tableBytes: number = 0;
   private readonly hostOfNode = new Map<number, string>();
 
   constructor(
@@ -59,8 +64,17 @@ export class RegionLayout {
   ) {
     this.pages = region.size / region.pageSize;
     for (const n of config.nodes) this.hostOfNode.set(n.id, n.host);
+    this.firstTouch = region.placement === 'first-touch';
+    if (this.firstTouch) {
+      const nodes = config.nodes.length;
+      this.poolSize = Math.ceil(Math.ceil(this.pages / config.hosts.length) / nodes);
+      this.tableBytes = Math.ceil((Math.ceil(this.pages / nodes) * HOME_ENTRY_BYTES) / 4096) * 4096;
+      for (const h of config.hosts) this.hostPages.set(h.name, nodes * this.poolSize);
+      this.home = new Uint16Array(0);
+      this.slot = new Uint32Array(0);
+      return;
+    }
     this.home = homeTable(region.placement, this.pages, config.hosts.map((h) => h.nodes.map((n) => n.id)));
-    this.period = region.placement === 'interleave' ? Math.min(config.nodes.length, this.pages) : this.pages;
     this.slot = new Uint32Array(this.pages);
     for (const h of config.hosts) this.hostPages.set(h.name, 0);
     for (let p = 0; p < this.pages; p++) {
@@ -71,31 +85,43 @@ export class RegionLayout {
     }
   }
 
-  hostOf(page: number): string {
-    return this.hostOfNode.get(this.home[page]!)!;
+  /** Most page slots any host's area has. */
+  get slots(): number {
+    return Math.max(...this.hostPages.values());
   }
 
   hostOfNodeId(node: number): string {
     return this.hostOfNode.get(node)!;
   }
 
+  /** Bytes of the first-touch tables of the managers on `host` (0 for static placements). */
+  tableAreaBytes(host: string): number {
+    return this.tableBytes * this.config.nodes.filter((n) => n.host === host).length;
+  }
+
   /**
-   * Byte ranges [from, to) of the first period homed on `host`, merged. Repeated every
-   * period they are every range homed there: an app learns its host's memory from this
-   * short list even when the region is interleaved page by page over the hosts.
+   * The byte ranges [from, to) homed on `host`: `runs` within one period of the pattern
+   * of homes (one page per node for 'interleave', the whole region for 'block'), repeated
+   * every `period` bytes. So the attach message stays short even for a region interleaved
+   * page by page over the hosts. No runs for first-touch: no page has a home before it is
+   * touched.
    */
-  hostRuns(host: string): Array<[number, number]> {
+  homedOn(host: string): { period: number; runs: Array<[number, number]> } {
     const ps = this.region.pageSize;
+    const period = this.region.placement === 'interleave' ? Math.min(this.config.nodes.length, this.pages) : this.pages;
     const runs: Array<[number, number]> = [];
-    for (let p = 0; p < this.period; p++) {
-      if (this.hostOf(p) !== host) continue;
+    for (let p = 0; p < period && !this.firstTouch; p++) {
+      if (this.hostOfNodeId(this.home[p]!) !== host) continue;
       const last = runs.at(-1);
       if (last && last[1] === p * ps) last[1] += ps;
       else runs.push([p * ps, (p + 1) * ps]);
     }
-    return runs;
+    return { period: period * ps, runs };
   }
 }
+
+/** The name of a first-touch region's table area in the segment. */
+export const tableAreaName = (region: string): string => `${region}#homes`;
 
 export interface RegionArea {
   name: string;
@@ -114,12 +140,15 @@ export interface SegmentPlan {
 /** The areas of one host's segment, in the order of the cluster file's regions. */
 export function planSegment(layouts: RegionLayout[], host: string): SegmentPlan {
   let offset = SEGMENT_HEADER_BYTES;
-  const areas = layouts.map((l) => {
-    const length = l.hostPages.get(host)! * l.region.pageSize;
-    const area = { name: l.region.name, offset, length };
+  const areas: RegionArea[] = [];
+  const add = (name: string, length: number) => {
+    areas.push({ name, offset, length });
     offset += length;
-    return area;
-  });
+  };
+  for (const l of layouts) {
+    add(l.region.name, l.hostPages.get(host)! * l.region.pageSize);
+    if (l.firstTouch) add(tableAreaName(l.region.name), l.tableAreaBytes(host));
+  }
   return { host, areas, needed: offset };
 }
 

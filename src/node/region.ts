@@ -11,8 +11,7 @@
 import { Memfd, Mapping, type UffdEvent, type Userfaultfd } from '../uffd/index.js';
 import { NaplusError } from '../errors.js';
 import type { RegionConfig } from '../config.js';
-import { PageState, type CacheMemory, type MasterStore } from '../coherence/protocol.js';
-import type { RegionLayout } from './layout.js';
+import { PageState, type CacheMemory, type Homes, type MasterStore } from '../coherence/protocol.js';
 import type { TraceLog, FaultSource } from './trace.js';
 
 export type Access = 'read' | 'write';
@@ -59,10 +58,18 @@ const enum Fix {
 export const DEFAULT_READAHEAD = 64;
 
 export interface RegionCounters {
+  /** Faults read from the apps' userfaultfds. */
   faults: number;
+  /** Faults resolved, by where the page was: already in this node's cache (no copy),
+   *  copied from this host's segment, or fetched from another host. */
+  servedFromCache: number;
+  servedFromSegment: number;
+  servedFromRemote: number;
+  /** Faults on pages already in the memfd (mapped without a copy). */
   minor: number;
-  fromSegment: number;
-  fromRemote: number;
+  /** Pages brought into the cache, faulted or read ahead, by source. */
+  pagesFromSegment: number;
+  pagesFromRemote: number;
   writeUpgrades: number;
   evictions: number;
   writebacks: number;
@@ -78,9 +85,11 @@ export class RegionService implements CacheMemory, MasterStore {
   readonly cache: Mapping;
   private state!: Uint8Array;
   private engine!: PageEngine;
+  private homes!: Homes;
   readonly apps = new Map<number, AppLink>();
   readonly counters: RegionCounters = {
-    faults: 0, minor: 0, fromSegment: 0, fromRemote: 0, writeUpgrades: 0, evictions: 0, writebacks: 0, wireBytes: 0, prefetched: 0,
+    faults: 0, servedFromCache: 0, servedFromSegment: 0, servedFromRemote: 0, minor: 0, pagesFromSegment: 0, pagesFromRemote: 0,
+    writeUpgrades: 0, evictions: 0, writebacks: 0, wireBytes: 0, prefetched: 0,
   };
   private waiters = new Map<number, Waiter[]>();
   private pending = new Map<AppLink, Array<[number, Fix]>>();
@@ -92,7 +101,6 @@ export class RegionService implements CacheMemory, MasterStore {
 
   constructor(
     readonly config: RegionConfig,
-    readonly layout: RegionLayout,
     readonly nodeId: number,
     /** The host segment's mapping and this region's area offset in it. */
     private readonly segment: { mapping: Mapping; offset: number } | undefined,
@@ -108,10 +116,11 @@ export class RegionService implements CacheMemory, MasterStore {
     this.cache = this.memfd.map();
   }
 
-  /** Plugs in the coherence engine; faults are served from then on. */
-  useEngine(engine: PageEngine): void {
+  /** Plugs in the coherence engine and the pages' homes; faults are served from then on. */
+  useEngine(engine: PageEngine, homes: Homes): void {
     this.engine = engine;
     this.state = engine.state;
+    this.homes = homes;
   }
 
   get residentPages(): number {
@@ -174,6 +183,9 @@ export class RegionService implements CacheMemory, MasterStore {
     list.push([page, fix]);
     if (w.kind === 'minor') this.counters.minor++;
     if (w.prefetch) return;
+    if (source === 'cache') this.counters.servedFromCache++;
+    else if (source === 'segment') this.counters.servedFromSegment++;
+    else this.counters.servedFromRemote++;
     this.trace.record({
       t: Date.now(),
       node: this.nodeId,
@@ -229,7 +241,7 @@ export class RegionService implements CacheMemory, MasterStore {
   /** Offset of `page`'s master copy in the host segment (page must be homed on this host). */
   segmentOffset(page: number): number {
     if (!this.segment) throw new NaplusError('EINVAL', `Region ${this.config.name} has no area in this host's segment`);
-    return this.segment.offset + this.layout.slot[page]! * this.pageSize;
+    return this.segment.offset + this.homes.slotOf(page)! * this.pageSize;
   }
 
   fillFromSegment(page: number): void {
@@ -272,8 +284,8 @@ export class RegionService implements CacheMemory, MasterStore {
   granted(page: number, before: PageState, level: PageState, source: FaultSource, wireBytes: number): void {
     if (before === PageState.Invalid) this.noteResident(page);
     if (level === PageState.Modified && before === PageState.Shared) this.counters.writeUpgrades++;
-    if (source === 'segment') this.counters.fromSegment++;
-    if (source === 'remote') this.counters.fromRemote++;
+    if (source === 'segment') this.counters.pagesFromSegment++;
+    if (source === 'remote') this.counters.pagesFromRemote++;
     this.counters.wireBytes += wireBytes;
     const list = this.waiters.get(page);
     if (list) {

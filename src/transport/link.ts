@@ -59,6 +59,8 @@ export class Link {
   private writableWaiters: Array<{ resolve(): void; reject(err: Error): void }> = [];
   private failure: { reason: string; level: LogLevel } | undefined;
   private readonly compression: CompressionPolicy;
+  /** Since when the socket has held bytes back, and how many were written meanwhile (for the drain rate). */
+  private backlog: { since: number; bytes: number } | undefined;
 
   constructor(
     private readonly owner: LinkOwner,
@@ -71,7 +73,11 @@ export class Link {
     this.reader = new FrameReader(HANDSHAKE_MAX_FRAME, (f) => this.onFrame(f));
     this.compression = new CompressionPolicy(owner.compress);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('drain', () => this.settleWaiters());
+    socket.on('drain', () => {
+      if (this.backlog) this.compression.recordDrain(this.backlog.bytes, performance.now() - this.backlog.since);
+      this.backlog = undefined;
+      this.settleWaiters();
+    });
     socket.on('error', (err: NodeJS.ErrnoException) => {
       // A reset comes from the peer's kernel: its end of the link is closed.
       const byPeer = err.code === 'ECONNRESET' || err.code === 'EPIPE';
@@ -98,7 +104,9 @@ export class Link {
     if (pages * this.owner.codec.pageSize > this.cap) {
       throw new NaplusError('E2BIG', `A message of ${pages} pages to node ${peerId} exceeds the link's cap of ${this.cap} bytes; split it`);
     }
-    const e = encodeMessage(kind, requestId, msg, this.owner.codec, pages > 0 && this.compression.shouldTry(this.socket.writableLength > 0));
+    const lz4 = pages > 0 && this.compression.shouldTry(this.socket.writableLength > 0);
+    const started = lz4 ? performance.now() : 0;
+    const e = encodeMessage(kind, requestId, msg, this.owner.codec, lz4);
     const length = e.frame.length - LENGTH_BYTES;
     if (length > this.cap) {
       throw new NaplusError('E2BIG', `A message of type ${msg.type} to node ${peerId} takes ${length} bytes, over the link's cap of ${this.cap} bytes`);
@@ -113,7 +121,7 @@ export class Link {
       s.zeroPages += e.pages.zeroCount;
       if (e.pages.encoding === Encoding.Lz4) s.lz4Pages += data;
       else s.rawPages += data;
-      if (e.pages.attempted) this.compression.record(e.pages.encoding === Encoding.Lz4);
+      if (e.pages.attempted) this.compression.record(e.pages.encoding === Encoding.Lz4, data * this.owner.codec.pageSize, performance.now() - started);
     }
     this.queue.push(e.frame);
     this.enqueued(e.frame.length);
@@ -169,6 +177,10 @@ export class Link {
       this.socket.cork();
       for (const b of q) this.socket.write(b);
       this.socket.uncork();
+    }
+    if (this.socket.writableLength > 0) {
+      this.backlog ??= { since: performance.now(), bytes: 0 };
+      this.backlog.bytes += bytes;
     }
     this.lastTx = Date.now();
     if (this.stats) {

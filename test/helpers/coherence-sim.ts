@@ -18,7 +18,9 @@
 // Every run is a function of its seed: a failing seed replays exactly.
 import { CacheController } from '../../src/coherence/cache.js';
 import { HomeDirectory } from '../../src/coherence/home.js';
-import { Flag, Op, PageState, type CacheMemory, type Clock, type MasterStore, type Msg, type Topology, type Wire } from '../../src/coherence/protocol.js';
+import { Flag, isHomeOp, Op, PageState, type CacheMemory, type Clock, type MasterStore, type Msg, type Topology, type Wire } from '../../src/coherence/protocol.js';
+import { StaticHomes } from '../../src/coherence/homes.js';
+import { FirstTouchHomes, FirstTouchManager, managerOf, type FirstTouchShape, type HomeTable } from '../../src/coherence/first-touch.js';
 import { prng as rng } from '../fixtures/transport-protocol.js';
 
 export interface SimOptions {
@@ -31,6 +33,8 @@ export interface SimOptions {
   graceMs: number;
   /** How long a home waits before it forgets an unreachable node's copies. */
   quarantineMs: number;
+  /** Homes decided on first touch by the pages' managers, rather than fixed. */
+  firstTouch: boolean;
   /** Per-step probabilities. */
   evictRate: number;
   killRate: number;
@@ -60,8 +64,10 @@ interface AppOp {
   page: number;
   write: boolean;
   issuedAt: number;
-  /** Down events the node had seen of the page's home when the op was issued. */
-  downsAtIssue: number;
+  /** Down events the node had seen of each peer when the op was issued, and which peers were up. */
+  downsAtIssue: Map<number, number>;
+  upAtIssue: Set<number>;
+  /** Whether the page's home (and its manager, if the node had to ask it) was up for the node then. */
   homeUpAtIssue: boolean;
 }
 
@@ -85,6 +91,9 @@ class SimNode {
   readonly runnable: AppOp[] = [];
   /** Down events seen, per peer. */
   readonly downs = new Map<number, number>();
+  topology!: Topology;
+  manager: FirstTouchManager | undefined;
+  learner: FirstTouchHomes | undefined;
 
   constructor(
     readonly id: number,
@@ -109,10 +118,14 @@ export class Simulation {
   private readonly deadlines = new Map<string, number>();
   private readonly timers: Array<{ at: number; node: number; incarnation: number; fn: () => void; seq: number }> = [];
   private timerSeq = 0;
-  private readonly topology: Topology;
   readonly ids: number[];
   private readonly hostOfNode = new Map<number, string>();
+  /** Static placement: each page's home. */
   private readonly homes: number[];
+  private readonly staticHomes: StaticHomes;
+  /** First-touch: each manager's table, which survives its restarts (it is in the segment). */
+  private readonly tables = new Map<number, Map<number, { home: number; slot: number }>>();
+  private readonly shape: FirstTouchShape;
   /** Master copies: host → page → value. */
   private readonly segments = new Map<string, Float64Array>();
   private readonly latest: Float64Array;
@@ -141,11 +154,13 @@ export class Simulation {
       }
     }
     this.homes = Array.from({ length: o.pages }, () => this.ids[Math.floor(this.random() * this.ids.length)]!);
-    this.topology = {
-      homeOf: (page) => this.homes[page]!,
-      hostOf: (node) => this.hostOfNode.get(node)!,
-      nodes: this.ids,
+    this.staticHomes = new StaticHomes(this.homes, this.homes.map(() => 0));
+    const hosts = [...new Set(this.hostOfNode.values())];
+    this.shape = {
+      region: 0, pages: o.pages, nodes: this.ids, hostOf: (node) => this.hostOfNode.get(node)!, hosts,
+      poolSize: Math.ceil(Math.ceil(o.pages / hosts.length) / this.ids.length),
     };
+    for (const id of this.ids) this.tables.set(id, new Map());
     this.latest = new Float64Array(o.pages);
     this.written = Array.from({ length: o.pages }, () => new Set([0]));
     for (const id of this.ids) this.boot(id, 0);
@@ -194,13 +209,13 @@ export class Simulation {
     };
     const memory: CacheMemory = {
       fillFromSegment: (page) => {
-        if (this.hostOfNode.get(this.homes[page]!) !== node.host) this.fail(`node ${id} copied page ${page} from its segment, but the page is homed on another host`);
+        if (this.hostOfNode.get(this.homeOf(page)!) !== node.host) this.fail(`node ${id} copied page ${page} from its segment, but the page is homed on another host`);
         node.mem[page] = segment[page]!;
       },
       install: (page, data) => (node.mem[page] = decode(data)),
       copyOut: (page) => encode(node.mem[page]!),
       writeBack: (page) => {
-        if (this.hostOfNode.get(this.homes[page]!) !== node.host) this.fail(`node ${id} wrote page ${page} back into its segment, but the page is homed on another host`);
+        if (this.hostOfNode.get(this.homeOf(page)!) !== node.host) this.fail(`node ${id} wrote page ${page} back into its segment, but the page is homed on another host`);
         segment[page] = node.mem[page]!;
       },
       protect: () => undefined,
@@ -225,16 +240,36 @@ export class Simulation {
       if (level === 'warn') this.fail(`node ${id} warned: ${msg}`);
       this.say(`  node ${id} ${level}: ${msg}`);
     };
-    node.cache = new CacheController(0, this.o.pages, this.topology, wire, memory, clock, { holdMs: this.o.holdMs, graceMs: this.o.graceMs }, log);
-    node.home = new HomeDirectory(0, this.o.pages, this.topology, wire, master, clock, this.o.quarantineMs, log);
+    if (this.o.firstTouch) {
+      const entries = this.tables.get(id)!;
+      const table: HomeTable = { get: (i) => entries.get(i), set: (i, home, slot) => entries.set(i, { home, slot }) };
+      node.manager = new FirstTouchManager(this.shape, id, table, wire, log);
+      node.learner = new FirstTouchHomes(this.shape, wire, clock, this.o.graceMs);
+    }
+    node.topology = { hostOf: this.shape.hostOf, nodes: this.ids, homes: node.learner ?? this.staticHomes };
+    node.cache = new CacheController(0, this.o.pages, node.topology, wire, memory, clock, { holdMs: this.o.holdMs, graceMs: this.o.graceMs }, log);
+    node.home = new HomeDirectory(0, this.o.pages, node.topology, wire, master, clock, this.o.quarantineMs, log);
     this.nodes.set(id, node);
     return node;
   }
 
+  /** The page's home as its manager decided it (first-touch), or as fixed; undefined before its first touch. */
+  private homeOf(page: number): number | undefined {
+    if (!this.o.firstTouch) return this.homes[page];
+    const manager = managerOf(this.shape, page);
+    const e = this.tables.get(manager)!.get(Math.floor(page / this.ids.length));
+    return e && this.ids[e.home];
+  }
+
+  /** The node an access to `page` depends on now: its home, or while unplaced its manager. */
+  private keeperOf(page: number): number {
+    return this.homeOf(page) ?? managerOf(this.shape, page);
+  }
+
   private opFailed(node: SimNode, op: AppOp, reason: string): void {
-    const home = this.homes[op.page]!;
-    const downsSince = (node.downs.get(home) ?? 0) - op.downsAtIssue;
-    if (op.homeUpAtIssue && downsSince === 0) this.fail(`op ${op.id} (node ${node.id} page ${op.page}) failed though its home ${home} never went down: ${reason}`);
+    const related = [this.keeperOf(op.page), ...(this.o.firstTouch ? [managerOf(this.shape, op.page)] : [])];
+    const wentDown = related.some((n) => !op.upAtIssue.has(n) || (node.downs.get(n) ?? 0) > (op.downsAtIssue.get(n) ?? 0));
+    if (op.homeUpAtIssue && !wentDown) this.fail(`op ${op.id} (node ${node.id} page ${op.page}) failed though its home ${this.homeOf(op.page)} never went down: ${reason}`);
     this.result.opsFailed++;
     this.say(`  op ${op.id} failed: ${reason}`);
   }
@@ -272,15 +307,18 @@ export class Simulation {
     const live = [...this.nodes.values()];
     const node = live[Math.floor(this.random() * live.length)]!;
     const page = Math.floor(this.random() * this.o.pages);
-    const home = this.homes[page]!;
+    // What this node needs reachable: the page's home, and its manager while it does not know the home.
+    const needs = [this.keeperOf(page)];
+    if (node.learner && node.learner.homeOf(page) === undefined) needs.push(managerOf(this.shape, page));
     const op: AppOp = {
       id: this.nextOp++,
       node: node.id,
       page,
       write: this.random() < 0.5,
       issuedAt: this.now,
-      downsAtIssue: node.downs.get(home) ?? 0,
-      homeUpAtIssue: home === node.id || node.up.has(home),
+      downsAtIssue: new Map(node.downs),
+      upAtIssue: new Set([...node.up, node.id]),
+      homeUpAtIssue: needs.every((n) => n === node.id || node.up.has(n)),
     };
     this.say(`op ${op.id}: node ${node.id} ${op.write ? 'writes' : 'reads'} page ${page}`);
     this.attempt(node, op);
@@ -309,7 +347,7 @@ export class Simulation {
       this.say(`  op ${op.id}: node ${node.id} wrote ${v} to page ${page}`);
       // Written across a link that is already broken, unbeknown to this node: lost
       // when it hears, unless the page is written back before.
-      const incident = this.severed.get(`${node.id}>${this.homes[page]}`);
+      const incident = this.severed.get(`${node.id}>${this.homeOf(page)}`);
       if (incident !== undefined) this.dataLost(page, incident);
     } else {
       this.say(`  op ${op.id}: node ${node.id} read ${node.mem[page]} from page ${page}`);
@@ -363,12 +401,15 @@ export class Simulation {
       this.say(`node ${to} hears node ${from} is up`);
       node.up.add(from);
       node.home.peerUp(from);
+      node.learner?.peerUp(from);
       node.cache.peerUp(from);
       return;
     }
     const msg = item.msg;
     this.say(`deliver ${from}→${to} ${opName(msg)}`);
     if (isHomeOp(msg.op)) node.home.receive(from, msg);
+    else if (msg.op === Op.Where) node.manager!.receive(from, msg);
+    else if (msg.op === Op.Here) node.learner!.receive(from, msg);
     else node.cache.receive(from, msg);
   }
 
@@ -379,6 +420,7 @@ export class Simulation {
     node.downs.set(from, (node.downs.get(from) ?? 0) + 1);
     this.severed.delete(`${to}>${from}`);
     node.home.peerDown(from, orderly);
+    node.learner?.peerDown(from);
     node.cache.peerDown(from);
     for (const [incident] of this.openIncidents) this.closeEnd(incident, `${to}<${from}`);
     // The far end, if alive and still unaware, notices within the quarantine.
@@ -402,7 +444,7 @@ export class Simulation {
   /** Pages whose only current copy is Modified at `node`, held for pages homed at `home` (any home if undefined). */
   private dirtyAt(node: SimNode, home: number | undefined, incident: string): void {
     for (let page = 0; page < this.o.pages; page++) {
-      if (node.cache.state[page] === PageState.Modified && (home === undefined || this.homes[page] === home)) this.dataLost(page, incident);
+      if (node.cache.state[page] === PageState.Modified && (home === undefined || this.homeOf(page) === home)) this.dataLost(page, incident);
     }
   }
 
@@ -608,8 +650,12 @@ export class Simulation {
       for (const other of this.nodes.keys()) if (other !== node.id && !node.up.has(other)) this.fail(`node ${node.id} never heard node ${other} is back`);
     }
     for (let page = 0; page < this.o.pages; page++) {
-      const home = this.nodes.get(this.homes[page]!)!;
-      const entry = home.home.entry(page);
+      const id = this.homeOf(page);
+      if (id === undefined) {
+        for (const node of this.nodes.values()) if (node.cache.state[page] !== PageState.Invalid) this.fail(`page ${page} has no home yet, but node ${node.id} holds it`);
+        continue;
+      }
+      const entry = this.nodes.get(id)!.home.entry(page);
       for (const node of this.nodes.values()) {
         const st = node.cache.state[page];
         if (st === PageState.Modified && entry.owner !== node.id) this.fail(`page ${page}: node ${node.id} holds it Modified, its home says owner ${entry.owner}`);
@@ -624,18 +670,15 @@ function carriesWrite(m: Msg): boolean {
   return (m.flags & Flag.Data) !== 0 && (m.op === Op.Ack || m.op === Op.PutM);
 }
 
-function isHomeOp(op: Op): boolean {
-  return op === Op.GetS || op === Op.GetM || op === Op.PutS || op === Op.PutM || op === Op.Ack;
-}
-
 const OP_NAMES: Record<number, string> = {
   [Op.GetS]: 'GetS', [Op.GetM]: 'GetM', [Op.PutS]: 'PutS', [Op.PutM]: 'PutM', [Op.GrantS]: 'GrantS',
-  [Op.GrantM]: 'GrantM', [Op.Inv]: 'Inv', [Op.Down]: 'Down', [Op.Ack]: 'Ack',
+  [Op.GrantM]: 'GrantM', [Op.Inv]: 'Inv', [Op.Down]: 'Down', [Op.Ack]: 'Ack', [Op.Where]: 'Where', [Op.Here]: 'Here',
 };
 
 function opName(m: Msg): string {
   const flags = [m.flags & Flag.Data ? `data=${decode(m.data!)}` : '', m.flags & Flag.Segment ? 'seg' : '', m.flags & Flag.Kept ? 'kept' : ''].filter(Boolean).join(' ');
-  return `${OP_NAMES[m.op]}(p${m.page}${flags ? ` ${flags}` : ''})`;
+  const where = m.home !== undefined ? ` home=${m.home}` : '';
+  return `${OP_NAMES[m.op]}(p${m.page}${flags ? ` ${flags}` : ''}${where})`;
 }
 
 /** Options for seed `seed` of a family: every run draws its own cluster shape and rates. */
@@ -653,5 +696,6 @@ export function optionsFor(seed: number, family: 'calm' | 'evict' | 'faults'): S
     evictRate: family === 'calm' ? 0 : 0.05 + r() * 0.2,
     killRate: family === 'faults' ? 0.005 + r() * 0.02 : 0,
     breakRate: family === 'faults' ? 0.005 + r() * 0.02 : 0,
+    firstTouch: r() < 0.4,
   };
 }

@@ -29,8 +29,8 @@ export function crossHostSuite(label: string, extra: () => Partial<ClusterOption
       }
       const stats = await Promise.all(apps.map((a) => a.cmd({ op: 'stats' })));
       const regions = stats.map((s) => s.regions.data);
-      assert.ok(regions.every((r) => r.fromRemote > 0), 'every node fetched pages from the other host');
-      assert.ok(regions.every((r) => r.fromSegment > 0), 'every node copied pages homed on its own host from the segment');
+      assert.ok(regions.every((r) => r.servedFromRemote > 0), 'every node fetched pages from the other host');
+      assert.ok(regions.every((r) => r.servedFromSegment > 0), 'every node copied pages homed on its own host from the segment');
     } finally {
       await c.close();
     }
@@ -107,5 +107,5 @@ export function crossHostSuite(label: string, extra: () => Partial<ClusterOption
 
 async function pageMoves(apps: TestApp[]): Promise<number> {
   const stats = await Promise.all(apps.map((a) => a.cmd({ op: 'stats' })));
-  return stats.reduce((s, st) => s + st.regions.data.fromRemote + st.regions.data.fromSegment, 0);
+  return stats.reduce((s, st) => s + st.regions.data.pagesFromRemote + st.regions.data.pagesFromSegment, 0);
 }

@@ -1,0 +1,68 @@
+// Coherence messages on the wire: what goes in comes out, in order, cut to the size cap;
+// and every field a peer could get wrong is refused with EPROTO before anything uses it.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { CoherenceCodec, COHERENCE_TYPE } from '../src/coherence/codec.js';
+import { Flag, Op, type Msg } from '../src/coherence/protocol.js';
+import type { NaplusError } from '../src/errors.js';
+
+const regions = [{ pages: 100, pageSize: 4096, slots: 60 }, { pages: 10, pageSize: 8192, slots: 10 }];
+const codec = new CoherenceCodec(regions, [1, 2, 7], 4096, 2 * 8192);
+const page = (size: number, fill: number) => new Uint8Array(size).fill(fill);
+
+test('messages round-trip in order, with their data, slots and homes; a big batch is cut at the cap', () => {
+  const msgs: Msg[] = [
+    { op: Op.GetS, flags: 0, region: 0, page: 5, slot: 59 },
+    { op: Op.GrantM, flags: Flag.Data, region: 1, page: 9, data: page(8192, 7) },
+    { op: Op.Ack, flags: Flag.Data | Flag.Kept, region: 0, page: 99, data: page(4096, 1), slot: 3 },
+    { op: Op.Here, flags: 0, region: 0, page: 4, home: 7, slot: 0 },
+    { op: Op.GrantS, flags: Flag.Data, region: 1, page: 0, data: page(8192, 9) },
+    { op: Op.Inv, flags: 0, region: 1, page: 3 },
+  ];
+  const wire = codec.encode(msgs);
+  assert.is(wire.length, 2, '20 KiB of page data does not fit one message of at most 16 KiB');
+  const back = wire.flatMap((m) => codec.decode(m));
+  assert.is(back.length, msgs.length);
+  back.forEach((m, i) => {
+    const want = msgs[i]!;
+    assert.equal({ ...m, data: m.data && Buffer.from(m.data) }, { ...want, data: want.data && Buffer.from(want.data) });
+  });
+});
+
+function refused(body: Buffer, pages: Array<{ page: number; data: Uint8Array }> | undefined, pattern: RegExp): void {
+  try {
+    codec.decode({ type: COHERENCE_TYPE, body, pages });
+    assert.unreachable('decoded');
+  } catch (err) {
+    assert.is((err as NaplusError).code, 'EPROTO');
+    assert.match((err as Error).message, pattern);
+  }
+}
+
+function op(fields: { op?: number; flags?: number; region?: number; page?: number; slot?: number; home?: number }): Buffer {
+  const b = Buffer.alloc(16);
+  b[0] = fields.op ?? Op.GetS;
+  b[1] = fields.flags ?? 0;
+  b.writeUInt16LE(fields.region ?? 0, 2);
+  b.writeUInt32LE(fields.page ?? 0, 4);
+  b.writeUInt32LE(fields.slot ?? 0xffffffff, 8);
+  b.writeUInt16LE(fields.home ?? 0, 12);
+  return b;
+}
+
+test('every bad field is refused with EPROTO, naming it', () => {
+  refused(Buffer.alloc(0), undefined, /not a list of 16-byte ops/);
+  refused(Buffer.alloc(17), undefined, /not a list of 16-byte ops/);
+  refused(op({ op: 0 }), undefined, /coherence op 0/);
+  refused(op({ op: 12 }), undefined, /coherence op 12/);
+  refused(op({ flags: 8 }), undefined, /coherence flags 8/);
+  refused(op({ region: 2 }), undefined, /region #2 \(the cluster file has 2\)/);
+  refused(op({ page: 100 }), undefined, /page 100 of region #0, which has 100/);
+  refused(op({ slot: 60 }), undefined, /slot 60 for a page of region #0, whose areas have 60 slots/);
+  refused(op({ op: Op.Here, home: 3 }), undefined, /home node 3, which is not in the cluster file/);
+  refused(op({ op: Op.GrantS, flags: Flag.Data }), undefined, /call for more page data than the 0 pages sent/);
+  refused(op({ op: Op.GrantS, flags: Flag.Data, region: 1 }), [{ page: 0, data: page(4096, 1) }], /more page data than the 1 pages/);
+  refused(op({}), [{ page: 0, data: page(4096, 1) }], /1 page\(s\) of data no op calls for/);
+});
+
+test.run();
