@@ -99,8 +99,10 @@ test('alignment: 64-byte units within one page below a page, whole aligned pages
   }
 });
 
-test("'local' blocks lie in the ranges the node says are homed on its host", async () => {
-  const c = await makeCluster({ regions: [{ name: 'data', size: MiB }, { name: 'spread', size: MiB, placement: 'interleave' }] });
+test("'local' blocks lie in the ranges the node says are homed on its host; first-touch has none", async () => {
+  const c = await makeCluster({
+    regions: [{ name: 'data', size: MiB }, { name: 'spread', size: MiB, placement: 'interleave' }, { name: 'touch', size: MiB, placement: 'first-touch' }],
+  });
   try {
     for (const region of ['data', 'spread']) {
       const a = await c.app(1, region);
@@ -112,6 +114,12 @@ test("'local' blocks lie in the ranges the node says are homed on its host", asy
       }
       assert.is((await a.cmd({ op: 'malloc', bytes: MiB, home: 'local' })).code, 'EINVAL', 'larger than the heap homed here');
     }
+    const t = await c.app(1, 'touch');
+    assert.equal(t.hello.localRanges, []);
+    const r = await t.cmd({ op: 'malloc', bytes: 10, home: 'local' });
+    assert.is(r.code, 'EINVAL');
+    assert.match(r.error, /Region 'touch' has placement 'first-touch': a page gets its home when a node first touches it, so no memory is homed on host 'h1' in advance\. Use home: 'spread'/);
+    assert.is((await t.cmd({ op: 'malloc', bytes: 10 })).error, undefined);
   } finally {
     await c.close();
   }

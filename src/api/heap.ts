@@ -102,6 +102,9 @@ export class Heap {
     const name = options.name === undefined ? undefined : checkName('name', options.name, NAME_BYTES);
     const home = options.home ?? 'spread';
     if (home !== 'spread' && home !== 'local') throw invalidArgument('home', "'local' or 'spread'", home);
+    if (home === 'local' && this.region.info.placement === 'first-touch') {
+      throw new NaplusError('EINVAL', `Region '${this.region.name}' has placement 'first-touch': a page gets its home when a node first touches it, so no memory is homed on host '${this.region.info.host}' in advance. Use home: 'spread' (pages this node writes first become homed here)`);
+    }
     return this.locked((records) => {
       const record = this.prepare(records, bytes, home, name);
       this.table.commit(record.slot);

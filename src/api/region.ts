@@ -72,7 +72,10 @@ export class Region {
     return this.attached.info.host;
   }
 
-  /** Byte ranges [from, to) of the region homed on this node's host, merged, in order. */
+  /**
+   * Byte ranges [from, to) of the region homed on this node's host, merged, in order
+   * (none for placement 'first-touch', where homes are chosen as pages are touched).
+   */
   get localRanges(): ReadonlyArray<readonly [number, number]> {
     return this.attached.localRanges;
   }
