@@ -122,6 +122,29 @@ test('a restarted peer is a new link; requests work again', async () => {
   await t.close();
 });
 
+test('a process that stalls past the timeout judges its peers by what they sent meanwhile, not by its own silence', async () => {
+  const secret = randomBytes(32);
+  const t = track(await Transport.start({
+    cluster: 'stall', nodeId: 5, listen: { host: '127.0.0.1', port: 0 }, peers: [{ id: 1, host: '127.0.0.1', port: 1 }],
+    secret, heartbeatMs: HEARTBEAT_MS, peerTimeoutMs: TIMEOUT_MS,
+  }));
+  // The peer is patient with us; we are quick to judge it.
+  await startPeer({
+    cluster: 'stall', nodeId: 1, listen: { host: '127.0.0.1', port: 0 }, peers: [{ id: 5, host: '127.0.0.1', port: t.port }],
+    secretHex: secret.toString('hex'), heartbeatMs: HEARTBEAT_MS, peerTimeoutMs: 60_000,
+  });
+  await t.waitForPeers([1], 10_000);
+  let downs = 0;
+  t.on('peer-down', () => downs++);
+  const until = Date.now() + 3 * TIMEOUT_MS;
+  while (Date.now() < until); // a long synchronous task: the peer's heartbeats pile up unread
+  // The overdue heartbeat tick runs before the sockets are read; the echo comes after both.
+  assert.is((await t.request(1, { type: ECHO, body: 'still there' })).body, 'still there');
+  assert.is(downs, 0, 'the peer was not declared lost');
+  assert.ok(t.isUp(1));
+  await t.close();
+});
+
 test.after.each(cleanup);
 
 test.run();

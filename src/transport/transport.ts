@@ -126,9 +126,16 @@ export class Transport extends EventEmitter {
     if (opts.tls) {
       this.server.on('tlsClientError', (err: Error, s: tls.TLSSocket) => this.log('warn', `TLS handshake with ${s.remoteAddress}:${s.remotePort} failed: ${err.message}`));
     }
+    let lastTick = Date.now();
     this.heartbeat = setInterval(() => {
       const now = Date.now();
-      for (const link of this.links) link.tick(now, this.o.heartbeatMs, this.o.peerTimeoutMs);
+      // A tick that comes late means this process did not run (a long synchronous task,
+      // a stopped or starved process): the peers' frames are waiting unread in the
+      // sockets, and timers run before sockets are read. Their silence says nothing now;
+      // judge them at the next tick, once what they sent has been read.
+      const stalled = now - lastTick > 2 * this.o.heartbeatMs;
+      lastTick = now;
+      for (const link of this.links) link.tick(now, this.o.heartbeatMs, stalled ? Infinity : this.o.peerTimeoutMs);
     }, this.o.heartbeatMs);
   }
 
