@@ -38,6 +38,23 @@ function count(output: string, label: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
+/** Process groups of the test files running now. */
+const running = new Set<number>();
+
+// Stopped (Ctrl-C, a CI timeout): the test files' groups go too, with the nodes they started.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    for (const pid of running) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    process.exit(130);
+  });
+}
+
 function runFile(file: string): Promise<Outcome> {
   const started = Date.now();
   return new Promise((resolve) => {
@@ -46,6 +63,7 @@ function runFile(file: string): Promise<Outcome> {
       env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', ...(coverage ? { NODE_V8_COVERAGE: coverageTmp } : {}) },
       detached: true,
     });
+    running.add(child.pid!);
     let output = '';
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));
@@ -54,6 +72,7 @@ function runFile(file: string): Promise<Outcome> {
       process.kill(-child.pid!, 'SIGKILL');
     }, FILE_TIMEOUT_MS);
     child.on('exit', () => {
+      running.delete(child.pid!);
       try {
         process.kill(-child.pid!, 'SIGKILL'); // leftovers would hold our pipes open
       } catch {
