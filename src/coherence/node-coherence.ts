@@ -69,7 +69,7 @@ export class NodeCoherence {
   private readonly wire: Wire;
 
   constructor(
-    regions: CoherentRegion[],
+    private readonly regions: CoherentRegion[],
     private readonly o: CoherenceOptions,
   ) {
     const self = o.nodeId;
@@ -133,6 +133,7 @@ export class NodeCoherence {
   /** Sends what this tick produced: one transport message per peer (more if large), in order. */
   private flush(): void {
     this.flushQueued = false;
+    for (const r of this.regions) r.master.settle?.();
     const outbox = this.outbox;
     this.outbox = new Map();
     for (const [to, msgs] of outbox) {

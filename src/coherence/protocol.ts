@@ -124,9 +124,15 @@ export interface CacheMemory {
 
 /** The master copies of the pages homed on this node, in its host's segment (at Homes.slotOf). */
 export interface MasterStore {
-  /** A copy of the master copy of `page`. */
+  /**
+   * A copy of the master copy of `page`. It may be filled only by `settle()`, which the
+   * node calls before any message leaves; meanwhile the master copy cannot change (no
+   * page granted from it has an owner who could write it home before then).
+   */
   read(page: number): Uint8Array;
   write(page: number, data: Uint8Array): void;
+  /** Fills what read() handed out (in as few system calls as runs of slots allow). */
+  settle?(): void;
 }
 
 export type Log = (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => void;

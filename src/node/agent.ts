@@ -94,7 +94,7 @@ export class NodeAgent {
       const cachePages = Math.max(16, Math.floor((this.options.cacheBytes ?? region.size) / region.pageSize));
       return new RegionService(
         region, nodeId,
-        { mapping: this.segment!.mapping, offset: this.segment!.area(region.name).offset },
+        { store: this.segment!, offset: this.segment!.area(region.name).offset },
         cachePages, this.options.readaheadPages ?? DEFAULT_READAHEAD, this.trace, (m) => log('warn', m),
       );
     });

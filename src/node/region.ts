@@ -8,7 +8,8 @@
 // out the effects (fill from segment, install bytes, write back, write-protect, drop)
 // as its CacheMemory, and serves the apps: faults that the page's state already
 // permits are resolved here at once, the others wait for the engine's grant.
-import { Memfd, Mapping, type UffdEvent, type Userfaultfd } from '../uffd/index.js';
+import { Memfd, type Mapping, type UffdEvent, type Userfaultfd } from '../uffd/index.js';
+import type { Segment } from './segment.js';
 import { NaplusError } from '../errors.js';
 import type { RegionConfig } from '../config.js';
 import { PageState, type CacheMemory, type Homes, type MasterStore } from '../coherence/protocol.js';
@@ -92,6 +93,10 @@ export class RegionService implements CacheMemory, MasterStore {
     writeUpgrades: 0, evictions: 0, writebacks: 0, wireBytes: 0, prefetched: 0,
   };
   private waiters = new Map<number, Waiter[]>();
+  /** Pages to write into the memfd (data, or undefined: from the segment). */
+  private fills: Array<{ page: number; data: Uint8Array | undefined }> = [];
+  /** Master copies read() handed out, to fill before anything is sent (settle). */
+  private reads: Array<{ page: number; into: Buffer }> = [];
   private pending = new Map<AppLink, Array<[number, Fix]>>();
   private flushQueued = false;
   /** Resident pages in arrival order, for FIFO eviction (stale entries skipped). */
@@ -102,8 +107,8 @@ export class RegionService implements CacheMemory, MasterStore {
   constructor(
     readonly config: RegionConfig,
     readonly nodeId: number,
-    /** The host segment's mapping and this region's area offset in it. */
-    private readonly segment: { mapping: Mapping; offset: number } | undefined,
+    /** The host segment and this region's area offset in it. */
+    private readonly segment: { store: Segment; offset: number } | undefined,
     readonly cacheLimitPages: number,
     /** Largest readahead window in pages; 0 turns readahead off. */
     private readonly maxReadahead: number,
@@ -199,9 +204,10 @@ export class RegionService implements CacheMemory, MasterStore {
     });
   }
 
-  /** Carries out pending mapping work, merged into runs of consecutive pages. */
+  /** Carries out pending work: pages into the memfd, then mappings, merged into runs of consecutive pages. */
   flush(): void {
     this.flushQueued = false;
+    this.writeFills();
     const pending = this.pending;
     if (pending.size === 0) return;
     this.pending = new Map();
@@ -244,36 +250,69 @@ export class RegionService implements CacheMemory, MasterStore {
     return this.segment.offset + this.homes.slotOf(page)! * this.pageSize;
   }
 
-  fillFromSegment(page: number): void {
-    this.segment!.mapping.copyTo(this.cache, page * this.pageSize, this.segmentOffset(page), this.pageSize);
-  }
+  // Pages come into the memfd by positional writes, gathered per tick into one system
+  // call per run of consecutive pages (a readahead window is one): writing through the
+  // node's mapping would cost a page fault per page first touched (~4 µs here). They
+  // are written before anything maps, reads, protects or drops a page (writeFills).
 
-  writeBack(page: number): void {
-    this.cache.copyTo(this.segment!.mapping, this.segmentOffset(page), page * this.pageSize, this.pageSize);
-    this.counters.writebacks++;
+  fillFromSegment(page: number): void {
+    this.queueFill(page, undefined);
   }
 
   /** Stores bytes received from another node as this node's copy of `page`. */
   install(page: number, data: Uint8Array): void {
-    this.cache.write(page * this.pageSize, data);
+    this.queueFill(page, data);
+  }
+
+  private queueFill(page: number, data: Uint8Array | undefined): void {
+    this.fills.push({ page, data });
+    this.scheduleFlush();
+  }
+
+  /** Writes the queued pages into the memfd: each run of consecutive pages in one write. */
+  private writeFills(): void {
+    const fills = this.fills;
+    if (fills.length === 0) return;
+    this.fills = [];
+    const fromSegment = fills.filter((f) => !f.data).map((f) => ({ page: f.page, into: (f.data = Buffer.allocUnsafe(this.pageSize)) }));
+    this.readMasters(fromSegment);
+    for (const run of runs(fills, (f) => f.page)) this.memfd.writev(run[0]!.page * this.pageSize, run.map((f) => f.data!));
+  }
+
+  /** Fills each `into` with its page's master copy: each run of consecutive slots in one read. */
+  private readMasters(reads: Array<{ page: number; into: Buffer }>): void {
+    const store = this.segment!.store;
+    for (const run of runs(reads, (r) => this.homes.slotOf(r.page)!)) store.readvAt(this.segmentOffset(run[0]!.page), run.map((r) => r.into));
+  }
+
+  writeBack(page: number): void {
+    this.segment!.store.writeAt(this.segmentOffset(page), this.copyOut(page));
+    this.counters.writebacks++;
   }
 
   copyOut(page: number): Uint8Array {
+    this.writeFills();
     const out = Buffer.allocUnsafe(this.pageSize);
     this.cache.read(page * this.pageSize, out);
     return out;
   }
 
-  /** The master copy of a page homed on this node, for a node of another host. */
+  /** The master copy of a page homed on this node (filled by settle()). */
   read(page: number): Uint8Array {
-    const out = Buffer.allocUnsafe(this.pageSize);
-    this.segment!.mapping.read(this.segmentOffset(page), out);
-    return out;
+    const into = Buffer.allocUnsafe(this.pageSize);
+    this.reads.push({ page, into });
+    return into;
+  }
+
+  settle(): void {
+    const reads = this.reads;
+    this.reads = [];
+    if (reads.length > 0) this.readMasters(reads);
   }
 
   /** A page homed on this node comes home from another host. */
   write(page: number, data: Uint8Array): void {
-    this.segment!.mapping.write(this.segmentOffset(page), data);
+    this.segment!.store.writeAt(this.segmentOffset(page), data);
     this.counters.writebacks++;
   }
 
@@ -398,4 +437,20 @@ export class RegionService implements CacheMemory, MasterStore {
     this.cache.unmap();
     this.memfd.close();
   }
+}
+
+/** Sorts `items` by `key` and cuts them into runs of consecutive keys. */
+function runs<T>(items: T[], key: (t: T) => number): T[][] {
+  items.sort((a, b) => key(a) - key(b));
+  const out: T[][] = [];
+  let run: T[] = [];
+  for (const item of items) {
+    if (run.length > 0 && key(item) !== key(run[run.length - 1]!) + 1) {
+      out.push(run);
+      run = [];
+    }
+    run.push(item);
+  }
+  if (run.length > 0) out.push(run);
+  return out;
 }

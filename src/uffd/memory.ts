@@ -125,6 +125,24 @@ export class Memfd {
   }
 
   /**
+   * Writes `buffers` back to back at `offset` in one system call: pages land in the file
+   * without faulting through any mapping.
+   */
+  writev(offset: number, buffers: Uint8Array[]): void {
+    const length = buffers.reduce((n, b) => n + b.length, 0);
+    checkUint('offset', offset);
+    if (offset + length > this.bytes) {
+      throw new NaplusError('ERANGE', `Write ${offset}+${length} is past the end of the ${this.bytes}-byte memfd`);
+    }
+    let done = fs.writevSync(this.fd, buffers, offset);
+    if (done < length) {
+      // A write may stop short (it does not on shmem, but may): the rest from one copy.
+      const all = Buffer.concat(buffers);
+      while (done < length) done += fs.writeSync(this.fd, all, done, length - done, offset + done);
+    }
+  }
+
+  /**
    * Drops a page-aligned range from the file: every process that maps it loses those
    * pages at once, and its next access faults again (MISSING under userfaultfd).
    */
