@@ -2,6 +2,7 @@
 import { controlRequest } from '../src/control-client.js';
 import { formatTable } from '../bench/lib/report.js';
 import { readState } from './local.js';
+import type { PeerStats } from '../src/transport/index.js';
 
 interface RegionStats {
   apps: number; faults: number; minor: number; servedFromSegment: number; servedFromRemote: number;
@@ -12,13 +13,16 @@ async function snapshot(targets: Array<{ label: string; socket: string }>): Prom
   const rows = [];
   for (const t of targets) {
     try {
-      const s = await controlRequest<{ node: number; host: string; regions: Record<string, RegionStats> }>(t.socket, 'stats');
+      const s = await controlRequest<{ node: number; host: string; regions: Record<string, RegionStats>; peers: Record<string, PeerStats> }>(t.socket, 'stats');
+      const peers = Object.values(s.peers);
+      const mib = (k: 'bytesOut' | 'bytesIn') => (peers.reduce((n, p) => n + p[k], 0) / (1 << 20)).toFixed(1);
       for (const [region, r] of Object.entries(s.regions)) {
         rows.push({
           node: s.node, host: s.host, region, apps: r.apps, faults: r.faults, 'minor (no copy)': r.minor,
           'from segment': r.servedFromSegment, 'from remote': r.servedFromRemote, upgrades: r.writeUpgrades,
           prefetched: r.prefetched, evictions: r.evictions, writebacks: r.writebacks,
           cache: `${r.residentPages}/${r.cacheLimitPages} pages`,
+          links: `${peers.filter((p) => p.up).length}/${peers.length} up`, 'MiB out/in': `${mib('bytesOut')}/${mib('bytesIn')}`,
         });
       }
     } catch (err) {
