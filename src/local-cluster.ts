@@ -12,7 +12,7 @@ import { UnixChannel } from './uffd/index.js';
 import { controlRequest } from './control-client.js';
 import { RegionLayout, planSegment } from './node/layout.js';
 import { validateConfig, type Placement, type TransportConfig } from './config.js';
-import type { HostNetwork } from './netns.js';
+import { inNamespace, type HostNetwork } from './netns.js';
 
 export interface RegionSpec {
   name: string;
@@ -123,9 +123,8 @@ export async function startNode(
   extraArgs: string[] = [], options: { detached?: boolean; netns?: string } = {},
 ): Promise<RunningNode> {
   const out = fs.openSync(logPath, 'a');
-  const args = [MOUNT, '--cluster', configPath, '--node', String(id), '--socket-dir', socketDir, ...extraArgs];
-  const [cmd, argv] = options.netns ? ['ip', ['netns', 'exec', options.netns, process.execPath, ...args]] : [process.execPath, args];
-  const child = spawn(cmd, argv, {
+  const [cmd, ...argv] = inNamespace(options.netns, [process.execPath, MOUNT, '--cluster', configPath, '--node', String(id), '--socket-dir', socketDir, ...extraArgs]);
+  const child = spawn(cmd!, argv, {
     stdio: ['ignore', out, out],
     detached: options.detached ?? false,
   });

@@ -19,6 +19,14 @@ function ip(args: string[]): void {
   execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
+/**
+ * The command line that runs `argv` in network namespace `ns` (unchanged without one).
+ * `ip netns exec` execs the command, so the process keeps its pid and descriptors.
+ */
+export function inNamespace(ns: string | undefined, argv: string[]): string[] {
+  return ns ? ['ip', 'netns', 'exec', ns, ...argv] : argv;
+}
+
 /** Why namespaces cannot be made here, or undefined when they can. */
 export function namespacesUnavailable(): string | undefined {
   if (process.getuid?.() !== 0) return 'network namespaces need root';
