@@ -1,29 +1,69 @@
 // `npm run bench` runs every benchmark; `npm run bench -- <name> [--json] [--quick]`
 // runs one. Each benchmark lives in bench/<name>.ts and exports `bench: Bench`.
+// `--hosts H --nodes-per-host N` shape the simulated cluster of those that run one
+// (default 2 x 2). `--write-docs` runs every benchmark and writes docs/BENCHMARKS.md
+// from that run's results.
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { writeDocs } from './lib/docs.js';
 import { printResult, type Bench, type BenchResult } from './lib/report.js';
 
 const ALL = ['fault-path', 'transport', 'dsm'];
 
+function usage(message: string): never {
+  console.error(`${message}\nUsage: npm run bench -- [${ALL.join('|')} ...] [--json] [--quick] [--hosts H] [--nodes-per-host N] [--write-docs]`);
+  process.exit(2);
+}
+
 async function load(name: string): Promise<Bench> {
-  if (!ALL.includes(name)) {
-    console.error(`Unknown benchmark '${name}'. Choose from: ${ALL.join(', ')}`);
-    process.exit(2);
-  }
+  if (!ALL.includes(name)) usage(`Unknown benchmark '${name}'. Choose from: ${ALL.join(', ')}`);
   return ((await import(`./${name}.js`)) as { bench: Bench }).bench;
 }
 
-const args = process.argv.slice(2);
-const json = args.includes('--json');
-const quick = args.includes('--quick');
-const names = args.filter((a) => !a.startsWith('--'));
+function count(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 16) usage(`${flag} must be an integer from 1 to 16, got '${value}'`);
+  return n;
+}
+
+let parsed;
+try {
+  parsed = parseArgs({
+    allowPositionals: true,
+    options: {
+      json: { type: 'boolean', default: false },
+      quick: { type: 'boolean', default: false },
+      'write-docs': { type: 'boolean', default: false },
+      hosts: { type: 'string', default: '2' },
+      'nodes-per-host': { type: 'string', default: '2' },
+    },
+  });
+} catch (err) {
+  usage((err as Error).message);
+}
+const { values, positionals: names } = parsed;
+const writing = values['write-docs'];
+if (writing && names.length > 0) usage('--write-docs runs every benchmark; name none');
+const shape = { hosts: count(values.hosts, '--hosts'), nodesPerHost: count(values['nodes-per-host'], '--nodes-per-host') };
 const results: Record<string, BenchResult> = {};
+const seconds: Record<string, number> = {};
+const started = Date.now();
+const loadBefore = os.loadavg()[0]!;
 for (const name of names.length > 0 ? names : ALL) {
   const bench = await load(name);
-  const result = await bench({ json, quick, log: (l) => console.error(l) });
+  const t0 = Date.now();
+  const result = await bench({ json: values.json, quick: values.quick, shape, log: (l) => console.error(l) });
+  seconds[name] = (Date.now() - t0) / 1000;
   results[name] = result;
   printResult(result);
 }
-if (json) {
+const totalSeconds = (Date.now() - started) / 1000;
+console.error(`\nbench: ${Object.entries(seconds).map(([n, s]) => `${n} ${s.toFixed(0)} s`).join(', ')}; total ${totalSeconds.toFixed(0)} s`);
+if (writing) {
+  const file = writeDocs({ results, seconds, totalSeconds, quick: values.quick, shape, argv: process.argv.slice(2), load: [loadBefore, os.loadavg()[0]!] });
+  console.error(`bench: wrote ${file}`);
+}
+if (values.json) {
   const figures =
     names.length === 1
       ? results[names[0]!]!.figures

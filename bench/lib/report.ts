@@ -5,11 +5,20 @@ export interface Row {
   [column: string]: string | number;
 }
 
-export interface BenchResult {
+export interface Table {
   title: string;
   /** What the ratios compare, in a sentence or two. */
   note?: string;
   rows: Row[];
+}
+
+export interface BenchResult extends Table {
+  /** How the benchmark works, in paragraphs, for docs/BENCHMARKS.md. */
+  method?: string[];
+  /** Further tables of the same benchmark, printed after the first. */
+  tables?: Table[];
+  /** What the figures mean, in sentences written from this run's figures. */
+  discussion?: string[];
   /** Machine-readable figures; ratios are named `ratio` or `*_ratio`. */
   figures: Record<string, number>;
 }
@@ -18,12 +27,14 @@ export interface BenchOptions {
   json: boolean;
   /** Smaller runs for smoke tests (`--quick`). */
   quick: boolean;
+  /** Simulated cluster for benchmarks that run one (`--hosts`, `--nodes-per-host`). */
+  shape: { hosts: number; nodesPerHost: number };
   log(line: string): void;
 }
 
 export type Bench = (opts: BenchOptions) => Promise<BenchResult>;
 
-function cell(v: string | number): string {
+export function cell(v: string | number): string {
   if (typeof v === 'string') return v;
   if (Number.isInteger(v)) return String(v);
   return Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2);
@@ -39,9 +50,18 @@ export function formatTable(rows: Row[]): string {
 }
 
 export function printResult(r: BenchResult): void {
-  console.log(`\n## ${r.title}\n`);
-  if (r.note) console.log(`${r.note}\n`);
-  console.log(formatTable(r.rows));
+  for (const t of [r, ...(r.tables ?? [])]) {
+    console.log(`\n## ${t.title}\n`);
+    if (t.note) console.log(`${t.note}\n`);
+    console.log(formatTable(t.rows));
+  }
+  if (r.discussion?.length) console.log(`\n${r.discussion.join('\n\n')}`);
+}
+
+/** How a figure stands against its target, for discussions: "within the target (<= 1.5)". */
+export function meets(value: number, target: number, bound: 'at most' | 'at least' = 'at most'): string {
+  const ok = bound === 'at most' ? value <= target : value >= target;
+  return `${ok ? 'within' : '**not** within'} the target (${bound === 'at most' ? '<=' : '>='} ${target})`;
 }
 
 /** Median of a sample; benchmarks report medians of repeated trials (the machine is noisy). */
