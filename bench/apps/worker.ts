@@ -1,0 +1,94 @@
+// One worker process of the application benchmark, either version:
+//   node worker.js '<WorkerSpec as JSON>'      (forked with an IPC channel)
+// Naplus workers attach to region 'data' through NAPLUS_SOCKET_DIR; message-passing
+// workers announce their address over IPC and get everyone's back. Rank 0 reports the
+// parallel phase's time and a digest of the result; every rank reports what it sent.
+import { attach, type RegionStats } from '../../src/index.js';
+import { openBlocks } from './blocks.js';
+import { kernelFor, type KernelName, type KernelParams } from './index.js';
+import { digest } from './kernels.js';
+import { Mesh } from './mesh.js';
+import { clock, type Version } from './team.js';
+
+export interface WorkerSpec {
+  kernel: KernelName;
+  version: Version;
+  params: KernelParams[KernelName];
+  rank: number;
+  workers: number;
+  /** Naplus: where the run's blocks start in the region; names its barriers apart. */
+  base: number;
+  /** Message passing: the address to listen on. */
+  host: string;
+  /** Naplus: this worker reports its node's counters (one worker per node does). */
+  countsNode: boolean;
+}
+
+/** What a worker tells the benchmark when it is done. */
+export interface WorkerReport {
+  ms: number;
+  /** Rank 0 only: SHA-256 of the result. */
+  digest?: string;
+  /** Message passing: what this worker sent. */
+  bytesSent: number;
+  messagesSent: number;
+  /** Naplus, a worker that counts its node: the node's faults during the parallel phase. */
+  faults: number;
+  remoteFaults: number;
+  /** Page bytes the node received over links (compressed or not) in that phase. */
+  wireBytes: number;
+}
+
+/** Parent to worker: every worker's address, by rank. */
+export interface Addresses {
+  addresses: string[];
+}
+
+const spec = JSON.parse(process.argv[2]!) as WorkerSpec;
+const kernel = kernelFor(spec.kernel);
+const tell = (m: unknown) => new Promise<void>((resolve, reject) => process.send!(m, (err: Error | null) => (err ? reject(err) : resolve())));
+let report: WorkerReport;
+
+if (spec.version === 'naplus') {
+  const region = await attach('data');
+  const barrier = (name: string) => region.barrier(`apps.${spec.base}.${name}`, spec.workers);
+  const counted = async () => (spec.countsNode ? region.stats() : undefined);
+  let before: RegionStats | undefined;
+  // Counted after this worker's setup, before the start: the parallel phase alone.
+  const c = clock(async () => {
+    before = await counted();
+    await barrier('begin');
+  });
+  const blocks = openBlocks(region, spec.base, kernel.blocks(spec.params, spec.workers, region.pageSize));
+  const result = await kernel.naplus({ rank: spec.rank, workers: spec.workers, region, blocks, barrier, ...c }, spec.params);
+  // Every worker is past the last barrier; hashing the result below faults no more into it.
+  const after = await counted();
+  const delta = (f: (s: RegionStats) => number) => (before && after ? f(after) - f(before) : 0);
+  report = {
+    ms: c.ms(),
+    digest: result && digest(result),
+    bytesSent: 0,
+    messagesSent: 0,
+    faults: delta((s) => s.faults),
+    remoteFaults: delta((s) => s.bySource.remote),
+    wireBytes: delta((s) => s.wireBytes),
+  };
+  await region.detach();
+} else {
+  const mesh = await Mesh.join({
+    rank: spec.rank,
+    size: spec.workers,
+    host: spec.host,
+    exchange: async (address) => {
+      const reply = new Promise<Addresses>((resolve) => process.once('message', resolve));
+      await tell({ address });
+      return (await reply).addresses;
+    },
+  });
+  const c = clock(() => mesh.barrier());
+  const result = await kernel.mp({ rank: spec.rank, workers: spec.workers, mesh, ...c }, spec.params);
+  report = { ms: c.ms(), digest: result && digest(result), bytesSent: mesh.bytesSent, messagesSent: mesh.messagesSent, faults: 0, remoteFaults: 0, wireBytes: 0 };
+  await mesh.close();
+}
+await tell({ report });
+process.disconnect();
