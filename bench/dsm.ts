@@ -21,7 +21,7 @@ import { RegionLayout, SEGMENT_HEADER_BYTES, planSegment } from '../src/node/lay
 import { makePage, startPeer } from '../test/fixtures/transport-protocol.js';
 import { cHandlerMicrosPerFault } from './fault-path.js';
 import { plainRequester, plainStream } from './lib/plain-net.js';
-import { median, type Bench, type Row } from './lib/report.js';
+import { meets, median, type Bench, type Row } from './lib/report.js';
 
 const SCAN_APP = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'lib/scan-app.js');
 const MiB = 1 << 20;
@@ -144,5 +144,12 @@ export const bench: Bench = async ({ quick, log }) => {
       c_handler_us: cUs,
       raw_rtt_us: raw.rttUs,
     },
+    discussion: [
+      `A read fault on a page homed on this host costs ${ownUs.toFixed(1)} µs when this node is its home (${(ownUs / cUs).toFixed(2)}x the C handler, ${meets(ownUs / cUs, 2)}) ` +
+        `and ${coresUs.toFixed(1)} µs when the other node of the host is (${(coresUs / cUs).toFixed(2)}x, ${meets(coresUs / cUs, 2)}): the data comes from the host segment either way. ` +
+        `A page homed on the other host costs ${remoteUs.toFixed(1)} µs, ${(remoteUs / (raw.rttUs + cUs)).toFixed(2)}x a raw socket round trip plus a C fault, ${meets(remoteUs / (raw.rttUs + cUs), 1.5)}.`,
+      `A scan of remote pages runs at ${mb(seqRate)} with readahead and ${mb(slowRate)} without, against ${mb(raw.pagesPerS)} for a plain socket streaming the same bytes ` +
+        `(${(seqRate / raw.pagesPerS).toFixed(2)} of it with readahead, ${meets(seqRate / raw.pagesPerS, 0.6, 'at least')}): readahead turns a fault per page into one per window.`,
+    ],
   };
 };
