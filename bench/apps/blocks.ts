@@ -1,24 +1,30 @@
-// Where one run's arrays sit in the region. The region has no malloc/named blocks yet,
-// so a run gets page-aligned blocks laid end to end from a base offset that the
-// benchmark hands out (a fresh range per run, so no run finds another's pages cached).
-// This is the one place to change to region.malloc(…, { name }) when that lands.
+// Where one run's arrays sit in the region: named blocks of the region's heap. Rank 0
+// allocates them before the start, every worker finds them by name. They are never
+// freed: a run never gets memory another run used, so no run finds another's pages
+// cached (the benchmark sizes the region for all its runs and removes it afterwards).
 import type { Region } from '../../src/index.js';
+import { metadataBytes } from '../../src/api/heap-table.js';
 
 const align = (bytes: number, pageSize: number) => Math.ceil(bytes / pageSize) * pageSize;
 
-/** Bytes of region a run with blocks of these sizes takes. */
+/** Heap bytes a run with blocks of these sizes takes (blocks of a page or more are whole pages). */
 export function blocksSpan(bytes: number[], pageSize: number): number {
   return bytes.reduce((sum, b) => sum + align(b, pageSize), 0);
 }
 
-/** The run's blocks, as float64 views over the shared memory (no copy). */
-export function openBlocks(region: Region, base: number, bytes: number[]): Float64Array[] {
-  let at = base;
-  return bytes.map((b) => {
-    const view = new Float64Array(region.view(at, b));
-    at += align(b, region.pageSize);
-    return view;
-  });
+/** The smallest region whose heap holds `heapBytes` after its metadata. */
+export function regionBytesFor(heapBytes: number, pageSize: number): number {
+  let size = align(heapBytes, pageSize);
+  while (size - metadataBytes(size, pageSize) < heapBytes) size += pageSize;
+  return size;
+}
+
+/** The run's blocks as float64 views (no copy); `meet` is a barrier of all the run's workers. */
+export async function runBlocks(region: Region, run: number, rank: number, bytes: number[], meet: () => Promise<void>): Promise<Float64Array[]> {
+  const names = bytes.map((_, i) => `apps.${run}.${i}`);
+  if (rank === 0) for (const [i, b] of bytes.entries()) await region.malloc(b, { name: names[i]! });
+  await meet();
+  return Promise.all(names.map(async (name) => new Float64Array((await region.lookup(name)).buffer)));
 }
 
 /**

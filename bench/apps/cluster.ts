@@ -43,7 +43,7 @@ export async function startCluster(opts: { shape: Shape; regionBytes: number; co
       dir,
       hosts: shape.hosts,
       nodesPerHost: shape.nodesPerHost,
-      // Runs sit end to end in the region: interleaved homes give every run the same
+      // Runs' blocks sit end to end in the heap: interleaved homes give every run the same
       // spread over the nodes, where blocks would home each run wherever it fell.
       regions: [{ name: 'data', size: opts.regionBytes, pageSize: PAGE_SIZE, placement: 'interleave' }],
       network: opts.network,

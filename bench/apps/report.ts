@@ -29,7 +29,8 @@ function method(opts: SuiteOptions): string[] {
       `collective steps (start barrier, max-reduction) go through rank 0, as Naplus barriers go through a node.`,
     `The input is deterministic and is at rank 0 before the clock starts (Naplus: written into the region by rank 0; MP: in rank 0's memory). ` +
       `Rank 0's clock runs from a common start barrier until the result is available: in the region after a final barrier (Naplus), or gathered at rank 0 (MP). ` +
-      `Each Naplus run uses fresh pages of the region, so no run finds another's data cached; the region's pages are homed interleaved (page i on node i mod nodes), ` +
+      `Naplus runs keep their arrays in named blocks of the region's heap: rank 0 allocates them (malloc) before the start, the others look them up. ` +
+      `Blocks are never freed, so no run gets memory another used or finds its pages cached; the region's pages are homed interleaved (page i on node i mod nodes), ` +
       `so every run sees the same spread of homes. Worker w runs on node floor(w x nodes / workers) and on that node's host.`,
     `- **matmul** (${problem('matmul', sizes)}): rows of C in blocks. Naplus workers read A and B in the region and write their rows of C there; ` +
       `MP rank 0 sends each worker its rows of A and all of B, and gathers C.`,

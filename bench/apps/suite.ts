@@ -4,7 +4,7 @@
 // result is checked against the sequential result: a wrong one fails the benchmark.
 import type { HostNetwork } from '../../src/netns.js';
 import type { CompressMode } from '../../src/transport/index.js';
-import { blocksSpan } from './blocks.js';
+import { blocksSpan, regionBytesFor } from './blocks.js';
 import { PAGE_SIZE, startCluster, type BenchCluster, type Shape } from './cluster.js';
 import { KERNELS, kernelFor, type KernelName, type KernelParams } from './index.js';
 import { digest } from './kernels.js';
@@ -59,14 +59,14 @@ export class References {
   }
 }
 
-/** A Naplus cluster, its hosts' network if they are in namespaces, and the next fresh region offset. */
+/** A Naplus cluster, its hosts' network if they are in namespaces, and how many runs it has had. */
 export interface NaplusSide {
   cluster: BenchCluster;
   network?: HostNetwork;
-  next: number;
+  runs: number;
 }
 
-/** Bytes of region one run of `kernel` with `workers` workers needs. */
+/** Heap bytes one run of `kernel` with `workers` workers needs. */
 function runSpan(sizes: Sizes, kernel: KernelName, workers: number): number {
   return blocksSpan(kernelFor(kernel).blocks(sizes[kernel], workers, PAGE_SIZE), PAGE_SIZE);
 }
@@ -75,8 +75,8 @@ function runSpan(sizes: Sizes, kernel: KernelName, workers: number): number {
 export async function naplusSide(
   opts: SuiteOptions, runs: Array<{ kernel: KernelName; workers: number }>, network?: HostNetwork, compress?: CompressMode,
 ): Promise<NaplusSide> {
-  const regionBytes = runs.reduce((s, r) => s + runSpan(opts.sizes, r.kernel, r.workers), 0);
-  return { cluster: await startCluster({ shape: opts.shape, regionBytes, compress, network }), network, next: 0 };
+  const regionBytes = regionBytesFor(runs.reduce((s, r) => s + runSpan(opts.sizes, r.kernel, r.workers), 0), PAGE_SIZE);
+  return { cluster: await startCluster({ shape: opts.shape, regionBytes, compress, network }), network, runs: 0 };
 }
 
 /** Where each worker runs; Naplus workers attach through the node `socketDirs` names. */
@@ -91,16 +91,14 @@ function slots(opts: SuiteOptions, workers: number, network?: HostNetwork, socke
 
 /** One run of `kernel` by Naplus on `side`, checked. */
 export async function naplusRun(opts: SuiteOptions, refs: References, side: NaplusSide, kernel: KernelName, workers: number, what: string): Promise<Run> {
-  const base = side.next;
-  side.next += runSpan(opts.sizes, kernel, workers);
-  const { digest: got, ...run } = await runCase({ kernel, version: 'naplus', params: opts.sizes[kernel], base }, slots(opts, workers, side.network, side.cluster.socketDirs), opts.timeoutMs);
+  const { digest: got, ...run } = await runCase({ kernel, version: 'naplus', params: opts.sizes[kernel], run: side.runs++ }, slots(opts, workers, side.network, side.cluster.socketDirs), opts.timeoutMs);
   refs.check(kernel, what, got);
   return run;
 }
 
 /** One run of `kernel` by message passing, checked. */
 export async function mpRun(opts: SuiteOptions, refs: References, kernel: KernelName, workers: number, what: string, network?: HostNetwork): Promise<Run> {
-  const { digest: got, ...run } = await runCase({ kernel, version: 'mp', params: opts.sizes[kernel], base: 0 }, slots(opts, workers, network), opts.timeoutMs);
+  const { digest: got, ...run } = await runCase({ kernel, version: 'mp', params: opts.sizes[kernel], run: 0 }, slots(opts, workers, network), opts.timeoutMs);
   refs.check(kernel, what, got);
   return run;
 }

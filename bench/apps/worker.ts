@@ -4,7 +4,7 @@
 // workers announce their address over IPC and get everyone's back. Rank 0 reports the
 // parallel phase's time and a digest of the result; every rank reports what it sent.
 import { attach, type RegionStats } from '../../src/index.js';
-import { openBlocks } from './blocks.js';
+import { runBlocks } from './blocks.js';
 import { kernelFor, type KernelName, type KernelParams } from './index.js';
 import { digest } from './kernels.js';
 import { Mesh } from './mesh.js';
@@ -16,8 +16,8 @@ export interface WorkerSpec {
   params: KernelParams[KernelName];
   rank: number;
   workers: number;
-  /** Naplus: where the run's blocks start in the region; names its barriers apart. */
-  base: number;
+  /** Naplus: the run's number, which names its blocks and barriers apart from other runs'. */
+  run: number;
   /** Message passing: the address to listen on. */
   host: string;
   /** Naplus: this worker reports its node's counters (one worker per node does). */
@@ -51,7 +51,7 @@ let report: WorkerReport;
 
 if (spec.version === 'naplus') {
   const region = await attach('data');
-  const barrier = (name: string) => region.barrier(`apps.${spec.base}.${name}`, spec.workers);
+  const barrier = (name: string) => region.barrier(`apps.${spec.run}.${name}`, spec.workers);
   const counted = async () => (spec.countsNode ? region.stats() : undefined);
   let before: RegionStats | undefined;
   // Counted after this worker's setup, before the start: the parallel phase alone.
@@ -59,7 +59,7 @@ if (spec.version === 'naplus') {
     before = await counted();
     await barrier('begin');
   });
-  const blocks = openBlocks(region, spec.base, kernel.blocks(spec.params, spec.workers, region.pageSize));
+  const blocks = await runBlocks(region, spec.run, spec.rank, kernel.blocks(spec.params, spec.workers, region.pageSize), () => barrier('blocks'));
   const result = await kernel.naplus({ rank: spec.rank, workers: spec.workers, region, blocks, barrier, ...c }, spec.params);
   // Every worker is past the last barrier; hashing the result below faults no more into it.
   const after = await counted();
