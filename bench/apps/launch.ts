@@ -77,7 +77,7 @@ export async function runCase(spec: CaseSpec, slots: Slot[], timeoutMs: number):
   if (reports.filter(Boolean).length !== slots.length || first?.digest === undefined) {
     throw new Error(`apps: ${what}: ${reports.filter(Boolean).length} of ${slots.length} workers reported, rank 0 ${first?.digest ? 'with' : 'without'} a result`);
   }
-  const sum = (k: 'bytesSent' | 'messagesSent' | 'faults' | 'remoteFaults' | 'wireBytes') => reports.reduce((s, r) => s + r[k], 0);
+  const sum = (k: Exclude<keyof WorkerReport, 'ms' | 'digest'>) => reports.reduce((s, r) => s + r[k], 0);
   return {
     ms: first.ms,
     digest: first.digest,
@@ -86,5 +86,6 @@ export async function runCase(spec: CaseSpec, slots: Slot[], timeoutMs: number):
     faults: sum('faults'),
     remoteFaults: sum('remoteFaults'),
     wireBytes: sum('wireBytes'),
+    rawBytes: sum('rawBytes'),
   };
 }

@@ -87,13 +87,14 @@ export function report(opts: SuiteOptions, refs: References, local: Section, lin
       [`${kernel}_naplus_remote_faults`]: nr.remoteFaults,
       [`${kernel}_naplus_wire_mib`]: mib(nr.wireBytes),
       [`${kernel}_mp_mib`]: mib(mr.bytesSent),
+      [`${kernel}_mp_messages`]: mr.messagesSent,
       [`${kernel}_verified_runs`]: refs.verifiedRuns.get(kernel) ?? 0,
     });
   }
   const where = `${shape.hosts} host(s) x ${shape.nodesPerHost} node(s), ${workers} workers`;
   const tables = [{
     title: `apps: data moved in the parallel phase of one run with ${workers} workers`,
-    note: 'Naplus: page faults the nodes served, how many of them from another host, and the page bytes they received over links (as sent: compressed or not). MP: frames and payload bytes all workers sent.',
+    note: "Naplus: page faults the nodes served, how many of them from another host, and the page bytes the nodes sent each other over links, as sent (LZ4 or not; the links' default compress 'auto'). MP: frames and payload bytes all workers sent.",
     rows: moved,
   }];
   if (typeof link === 'string') {

@@ -3,7 +3,7 @@
 // Naplus workers attach to region 'data' through NAPLUS_SOCKET_DIR; message-passing
 // workers announce their address over IPC and get everyone's back. Rank 0 reports the
 // parallel phase's time and a digest of the result; every rank reports what it sent.
-import { attach, type RegionStats } from '../../src/index.js';
+import { attach, type Region } from '../../src/index.js';
 import { runBlocks } from './blocks.js';
 import { kernelFor, type KernelName, type KernelParams } from './index.js';
 import { digest } from './kernels.js';
@@ -35,8 +35,29 @@ export interface WorkerReport {
   /** Naplus, a worker that counts its node: the node's faults during the parallel phase. */
   faults: number;
   remoteFaults: number;
-  /** Page bytes the node received over links (compressed or not) in that phase. */
+  /** Page bytes the node sent over its links in that phase: as sent (LZ4 or not), and raw. */
   wireBytes: number;
+  rawBytes: number;
+}
+
+type Counters = Pick<WorkerReport, 'faults' | 'remoteFaults' | 'wireBytes' | 'rawBytes'>;
+
+/**
+ * The node's counters. region.stats() reports the region alone; the node's links are
+ * in the same reply (their page bytes as sent show what LZ4 saved).
+ */
+async function nodeCounters(region: Region): Promise<Counters> {
+  const s = await region.attached.call<{
+    regions: Record<string, { faults: number; servedFromRemote: number }>;
+    peers: Record<string, { pageBytesWire: number; pageBytesRaw: number }>;
+  }>('stats');
+  const peers = Object.values(s.peers);
+  return {
+    faults: s.regions[region.name]!.faults,
+    remoteFaults: s.regions[region.name]!.servedFromRemote,
+    wireBytes: peers.reduce((sum, p) => sum + p.pageBytesWire, 0),
+    rawBytes: peers.reduce((sum, p) => sum + p.pageBytesRaw, 0),
+  };
 }
 
 /** Parent to worker: every worker's address, by rank. */
@@ -52,8 +73,8 @@ let report: WorkerReport;
 if (spec.version === 'naplus') {
   const region = await attach('data');
   const barrier = (name: string) => region.barrier(`apps.${spec.run}.${name}`, spec.workers);
-  const counted = async () => (spec.countsNode ? region.stats() : undefined);
-  let before: RegionStats | undefined;
+  const counted = async () => (spec.countsNode ? nodeCounters(region) : undefined);
+  let before: Counters | undefined;
   // Counted after this worker's setup, before the start: the parallel phase alone.
   const c = clock(async () => {
     before = await counted();
@@ -63,15 +84,16 @@ if (spec.version === 'naplus') {
   const result = await kernel.naplus({ rank: spec.rank, workers: spec.workers, region, blocks, barrier, ...c }, spec.params);
   // Every worker is past the last barrier; hashing the result below faults no more into it.
   const after = await counted();
-  const delta = (f: (s: RegionStats) => number) => (before && after ? f(after) - f(before) : 0);
+  const delta = (k: keyof Counters) => (before && after ? after[k] - before[k] : 0);
   report = {
     ms: c.ms(),
     digest: result && digest(result),
     bytesSent: 0,
     messagesSent: 0,
-    faults: delta((s) => s.faults),
-    remoteFaults: delta((s) => s.bySource.remote),
-    wireBytes: delta((s) => s.wireBytes),
+    faults: delta('faults'),
+    remoteFaults: delta('remoteFaults'),
+    wireBytes: delta('wireBytes'),
+    rawBytes: delta('rawBytes'),
   };
   await region.detach();
 } else {
@@ -87,7 +109,7 @@ if (spec.version === 'naplus') {
   });
   const c = clock(() => mesh.barrier());
   const result = await kernel.mp({ rank: spec.rank, workers: spec.workers, mesh, ...c }, spec.params);
-  report = { ms: c.ms(), digest: result && digest(result), bytesSent: mesh.bytesSent, messagesSent: mesh.messagesSent, faults: 0, remoteFaults: 0, wireBytes: 0 };
+  report = { ms: c.ms(), digest: result && digest(result), bytesSent: mesh.bytesSent, messagesSent: mesh.messagesSent, faults: 0, remoteFaults: 0, wireBytes: 0, rawBytes: 0 };
   await mesh.close();
 }
 await tell({ report });
