@@ -29,6 +29,16 @@ test('messages round-trip in order, with their data, slots and homes; a big batc
   });
 });
 
+test("each data page is charged its share of the wire bytes its message's pages took", () => {
+  const [message] = codec.encode([
+    { op: Op.GrantS, flags: Flag.Data, region: 0, page: 1, data: page(4096, 1) },
+    { op: Op.Inv, flags: 0, region: 0, page: 2 },
+    { op: Op.GrantS, flags: Flag.Data, region: 1, page: 3, data: page(8192, 2) },
+  ]);
+  const got = codec.decode({ ...message!, pageWireBytes: 300 }); // 3 transport pages
+  assert.equal(got.map((m) => m.wireBytes), [100, undefined, 200]);
+});
+
 function refused(body: Buffer, pages: Array<{ page: number; data: Uint8Array }> | undefined, pattern: RegExp): void {
   try {
     codec.decode({ type: COHERENCE_TYPE, body, pages });

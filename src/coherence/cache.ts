@@ -130,7 +130,7 @@ export class CacheController {
     if (msg.flags & Flag.Data) {
       this.memory.install(page, msg.data!);
       source = 'remote';
-      wireBytes = msg.data!.length;
+      wireBytes = msg.wireBytes ?? msg.data!.length;
     } else if (msg.flags & Flag.Segment) {
       this.memory.fillFromSegment(page);
       source = 'segment';

@@ -63,6 +63,8 @@ export interface Msg {
   slot?: number;
   /** Here: the page's home node (absent: no host had room for it). */
   home?: number;
+  /** Received with Flag.Data: this page's share of the bytes its message's pages took on the wire. */
+  wireBytes?: number;
 }
 
 /** Where a fault's data came from, for counters and traces. */

@@ -88,6 +88,9 @@ export function decodeMessage(frame: Buffer, codec: PageCodec): DecodedMessage {
     default:
       throw protocolError(`body kind ${bodyKind}`);
   }
-  if (bodyEnd < frame.length) msg.pages = codec.decode(frame, bodyEnd);
+  if (bodyEnd < frame.length) {
+    msg.pages = codec.decode(frame, bodyEnd);
+    msg.pageWireBytes = frame.length - bodyEnd;
+  }
   return { kind: frame[0]!, requestId, msg };
 }

@@ -66,6 +66,8 @@ export interface Message {
   type: number;
   body?: unknown;
   pages?: PagePayload[];
+  /** On received messages with pages: bytes their page section took on the wire (table, markers, raw or LZ4 data). */
+  pageWireBytes?: number;
 }
 
 export type Reply = (msg: Message) => void;
