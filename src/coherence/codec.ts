@@ -114,8 +114,10 @@ export class CoherenceCodec {
     }
     if (nextPage !== pages.length) throw protocolError(`${pages.length - nextPage} page(s) of data no op calls for`);
     // Each page's share of what the pages cost on the wire (zero markers and LZ4 included).
-    const perWirePage = pages.length > 0 ? (msg.pageWireBytes ?? 0) / pages.length : 0;
-    for (const m of out) if (m.data) m.wireBytes = Math.round((perWirePage * m.data.length) / this.wirePage);
+    if (msg.pageWireBytes !== undefined && pages.length > 0) {
+      const perWirePage = msg.pageWireBytes / pages.length;
+      for (const m of out) if (m.data) m.wireBytes = Math.round((perWirePage * m.data.length) / this.wirePage);
+    }
     return out;
   }
 }
