@@ -26,7 +26,7 @@ test('--duration: records while an app faults, stops by itself, and keeps exactl
     // Fresh pages, four at a time, for as long as the recording lasts: every write faults.
     let next = 0;
     while (!done && next < pages) {
-      await app.cmd({ op: 'write-pattern', seed: 3, from: next, to: next + 4 });
+      await app.cmd({ op: 'write-pattern', seed: 3, from: next, to: next + 4, descending: true });
       next += 4;
     }
     assert.is(await rec.exited, 0, rec.stderr());
@@ -37,8 +37,11 @@ test('--duration: records while an app faults, stops by itself, and keeps exactl
     // What was recorded is one unbroken stretch of what the node traced...
     const first = traced.findIndex((e) => e.page === recorded[0]!.page);
     assert.equal(recorded, traced.slice(first, first + recorded.length));
-    // ...and it is what the app did: one write fault per fresh page, in order.
-    assert.equal(recorded.map((e) => e.page), recorded.map((_, k) => recorded[0]!.page + k));
+    // ...and it is what the app did: one write fault per fresh page, in the order written
+    // (each group of four last page first, so that no write is read ahead).
+    const written = Array.from({ length: next }, (_, k) => k - (k % 4) + 3 - (k % 4));
+    const from = written.indexOf(recorded[0]!.page);
+    assert.equal(recorded.map((e) => e.page), written.slice(from, from + recorded.length));
     assert.ok(recorded.every((e) => e.kind === 'write' && e.source === 'segment' && e.app === app.child.pid && e.node === 1 && e.region === 'data'));
     assert.match(rec.stderr(), new RegExp(`recorded ${recorded.length} events in \\d+\\.\\d s to .*duration\\.jsonl \\(node 1: ${recorded.length}\\)`));
   } finally {
@@ -53,7 +56,7 @@ test('SIGINT: stops with every fault so far, to stdout; report and heatmap agree
     const rec = startRecorder('--node', path.join(c.files.nodes[0]!.socketDir, 'control.sock'));
     await rec.waitFor(/recording node 1 .* to stdout until Ctrl-C/);
     const writer = await c.app(1, 'data');
-    await writer.cmd({ op: 'write-pattern', seed: 1, from: 10, to: 30 });
+    await writer.cmd({ op: 'write-pattern', seed: 1, from: 10, to: 30, descending: true });
     const reader = await c.app(1, 'data');
     assert.equal(await reader.cmd({ op: 'check-pattern', seed: 1, from: 10, to: 30 }), { bad: 0, firstBad: -1 });
     await reader.cmd({ op: 'read-u32', index: (600 * writer.hello.pageSize) / 4 });
@@ -64,7 +67,7 @@ test('SIGINT: stops with every fault so far, to stdout; report and heatmap agree
     const recorded = readEvents(rec.stdout());
     assert.equal(recorded, readEvents(fs.readFileSync(truth, 'utf8')), 'every fault the node traced, none twice');
     const kinds = (pid: number) => new Set(recorded.filter((e) => e.app === pid).map((e) => `${e.kind}/${e.source}`));
-    assert.equal(recorded.filter((e) => e.app === writer.child.pid && e.page < 30).map((e) => e.page), Array.from({ length: 20 }, (_, k) => 10 + k));
+    assert.equal(recorded.filter((e) => e.app === writer.child.pid && e.page < 30).map((e) => e.page), Array.from({ length: 20 }, (_, k) => 29 - k));
     assert.ok(kinds(writer.child.pid!).has('write/segment'));
     assert.ok(kinds(reader.child.pid!).has('minor/cache'), 'the reader maps the writer\'s pages without a copy');
     assert.ok(recorded.some((e) => e.app === reader.child.pid && e.page === 600 && e.kind === 'read' && e.source === 'segment'));
@@ -103,18 +106,18 @@ test('a node that goes away is reported, what it sent is kept, the other node is
     const appB = await b.app(1, 'data');
     const rec = startRecorder('--node', a.files.nodes[0]!.socketDir, '--node', b.files.nodes[0]!.socketDir, '-o', out);
     await rec.waitFor(/recording node 1 .*, node 1 .* until Ctrl-C/);
-    await appA.cmd({ op: 'write-pattern', seed: 1, from: 0, to: 5 });
+    await appA.cmd({ op: 'write-pattern', seed: 1, from: 0, to: 5, descending: true });
     // Wait until node A's events are on disk: then they were recorded before it went away.
     while (fs.readFileSync(out, 'utf8').split('\n').length <= 5) await new Promise((r) => setTimeout(r, 5));
     assert.is(await a.stopNode(1), 0);
     const socketA = path.join(a.files.nodes[0]!.socketDir, 'control.sock');
     await rec.waitFor(new RegExp(`node 1 \\(${socketA}\\) went away after 5 events; still recording node 1 \\(`));
-    await appB.cmd({ op: 'write-pattern', seed: 2, from: 0, to: 3 });
+    await appB.cmd({ op: 'write-pattern', seed: 2, from: 0, to: 3, descending: true });
     rec.child.kill('SIGTERM');
     assert.is(await rec.exited, 1, 'a lost node makes the recording fail');
     const recorded = readEvents(fs.readFileSync(out, 'utf8'));
-    assert.equal(recorded.filter((e) => e.app === appA.child.pid).map((e) => e.page), [0, 1, 2, 3, 4]);
-    assert.equal(recorded.filter((e) => e.app === appB.child.pid).map((e) => e.page), [0, 1, 2]);
+    assert.equal(recorded.filter((e) => e.app === appA.child.pid).map((e) => e.page), [4, 3, 2, 1, 0]);
+    assert.equal(recorded.filter((e) => e.app === appB.child.pid).map((e) => e.page), [2, 1, 0]);
     assert.match(rec.stderr(), /recorded 8 events in .* \(node 1 \(.*\): 5, lost: went away; node 1 \(.*\): 3\)/);
   } finally {
     await a.close();

@@ -17,7 +17,7 @@ test('faults are traced to the --trace file with app, page, kind, source and wai
   const c = await makeCluster({ regions: [{ name: 'data', size: MiB }], nodeArgs: ['--trace', trace] });
   try {
     const writer = await c.app(1, 'data');
-    await writer.cmd({ op: 'write-pattern', seed: 1, from: 10, to: 20 });
+    await writer.cmd({ op: 'write-pattern', seed: 1, from: 10, to: 20, descending: true });
     const reader = await c.app(1, 'data');
     await reader.cmd({ op: 'check-pattern', seed: 1, from: 10, to: 20 });
     const stats = await reader.cmd({ op: 'stats' });
@@ -74,10 +74,10 @@ test('the control socket streams fault events as they happen', async () => {
   try {
     const app = await c.app(1, 'data');
     const trace = await traceChannel(c.files.nodes[0]!.socketDir);
-    await app.cmd({ op: 'write-pattern', seed: 2, from: 0, to: 5 });
+    await app.cmd({ op: 'write-pattern', seed: 2, from: 0, to: 5, descending: true });
     await trace.until(5);
     trace.close();
-    assert.equal(trace.events.slice(0, 5).map((e) => e.page), [0, 1, 2, 3, 4]);
+    assert.equal(trace.events.slice(0, 5).map((e) => e.page), [4, 3, 2, 1, 0]);
   } finally {
     await c.close();
   }
@@ -88,10 +88,10 @@ test('on a trace channel, an answer comes after every event recorded before its 
   try {
     const app = await c.app(1, 'data');
     const trace = await traceChannel(c.files.nodes[0]!.socketDir);
-    await app.cmd({ op: 'write-pattern', seed: 3, from: 0, to: 5 });
+    await app.cmd({ op: 'write-pattern', seed: 3, from: 0, to: 5, descending: true });
     const stats = await trace.request('stats');
     trace.close();
-    assert.equal(trace.events.map((e) => e.page), [0, 1, 2, 3, 4], 'the pending batch went out before the answer');
+    assert.equal(trace.events.map((e) => e.page), [4, 3, 2, 1, 0], 'the pending batch went out before the answer');
     assert.is(stats.faultsTraced, 5);
   } finally {
     await c.close();

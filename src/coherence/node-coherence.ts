@@ -53,7 +53,14 @@ export interface CoherenceStats {
 
 const clock: Clock = {
   now: () => performance.now(),
-  after: (ms, fn) => void setTimeout(fn, ms).unref(),
+  after: (ms, fn) => {
+    if (ms >= 1) return void setTimeout(fn, ms).unref();
+    // Timers are whole milliseconds; a hold of a fraction of one is polled for, each
+    // turn of the event loop (I/O is served in between).
+    const due = performance.now() + ms;
+    const check = () => (performance.now() >= due ? fn() : setImmediate(check));
+    setImmediate(check);
+  },
 };
 
 export class NodeCoherence {

@@ -8,6 +8,7 @@ import { UnixServer, Userfaultfd, type UnixChannel, type Watch } from '../uffd/i
 import { NaplusError } from '../errors.js';
 import { ATTACH_PROTOCOL, decode, encode, type AppToNode, type NodeToApp, type Welcome } from './messages.js';
 import type { AppLink, RegionService } from './region.js';
+import { Readahead } from './readahead.js';
 
 export type RequestHandler = (app: AppLink, args: Record<string, unknown>) => unknown | Promise<unknown>;
 
@@ -77,7 +78,7 @@ export class AttachServer {
       case 'uffd': {
         if (fds.length !== 1 || conn.link) throw new NaplusError('EPROTO', 'expected exactly one userfaultfd, once');
         const uffd = Userfaultfd.adopt(fds[0]!, msg.features, msg.via, this.region.pageSize);
-        const link: AppLink = { id: nextAppId++, pid, uffd, base: msg.base, lastFault: -2, window: 1 };
+        const link: AppLink = { id: nextAppId++, pid, uffd, base: msg.base, readahead: new Readahead(this.region.maxReadahead) };
         conn.link = link;
         this.region.addApp(link);
         conn.watch = uffd.watch(

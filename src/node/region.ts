@@ -10,6 +10,7 @@
 // permits are resolved here at once, the others wait for the engine's grant.
 import { Memfd, type Mapping, type UffdEvent, type Userfaultfd } from '../uffd/index.js';
 import type { Segment } from './segment.js';
+import type { Readahead } from './readahead.js';
 import { NaplusError } from '../errors.js';
 import type { RegionConfig } from '../config.js';
 import { PageState, type CacheMemory, type Homes, type MasterStore } from '../coherence/protocol.js';
@@ -23,9 +24,8 @@ export interface AppLink {
   pid: number;
   uffd: Userfaultfd;
   base: number;
-  /** Last page this app faulted on and the current readahead window, in pages. */
-  lastFault: number;
-  window: number;
+  /** The app's sequential streams of misses (see readahead.ts). */
+  readahead: Readahead;
 }
 
 /** Decides how a page gets its data and permission; calls back through CacheMemory. */
@@ -111,7 +111,7 @@ export class RegionService implements CacheMemory, MasterStore {
     private readonly segment: { store: Segment; offset: number } | undefined,
     readonly cacheLimitPages: number,
     /** Largest readahead window in pages; 0 turns readahead off. */
-    private readonly maxReadahead: number,
+    readonly maxReadahead: number,
     private readonly trace: TraceLog,
     private readonly log: (msg: string) => void,
   ) {
@@ -144,7 +144,7 @@ export class RegionService implements CacheMemory, MasterStore {
       const access: Access = e.write ? 'write' : 'read';
       const kind = e.write ? 'write' : e.minor ? 'minor' : 'read';
       this.addWaiter(page, { app, access, wp: e.wp, kind, since: process.hrtime.bigint(), prefetch: false });
-      if (access === 'read' && !e.minor) this.readahead(app, page);
+      if (!e.minor && !e.wp) this.readahead(app, page, access);
     }
     this.flush();
   }
@@ -165,19 +165,19 @@ export class RegionService implements CacheMemory, MasterStore {
   }
 
   /**
-   * Sequential read misses grow a window (doubling to maxReadahead) of following
-   * pages fetched and mapped ahead, so a scan costs a fraction of a fault per page.
+   * Sequential misses grow a window (doubling to maxReadahead) of following pages
+   * fetched and mapped ahead, so a scan costs a fraction of a fault per page. A run of
+   * write misses (filling an array) takes the following pages writable: they would be
+   * asked for one fault at a time otherwise, each a round trip to their home.
    */
-  private readahead(app: AppLink, page: number): void {
-    const sequential = page === app.lastFault + 1 || (page > app.lastFault && page <= app.lastFault + app.window);
-    app.window = sequential ? Math.min(app.window * 2, Math.max(1, this.maxReadahead)) : 1;
-    app.lastFault = page;
-    const end = Math.min(this.pages, page + app.window);
-    for (let p = page + 1; p < end && this.state[p] === PageState.Invalid && !this.waiters.has(p); p++) {
+  private readahead(app: AppLink, page: number, access: Access): void {
+    const end = Math.min(this.pages, page + app.readahead.miss(page));
+    // Under first-touch placement a page nobody has touched yet is not read ahead: that
+    // would make this node its home by a guess, not by a touch.
+    for (let p = page + 1; p < end && this.state[p] === PageState.Invalid && !this.waiters.has(p) && this.homes.homeOf(p) !== undefined; p++) {
       this.counters.prefetched++;
-      this.addWaiter(p, { app, access: 'read', wp: false, kind: 'read', since: process.hrtime.bigint(), prefetch: true });
+      this.addWaiter(p, { app, access, wp: false, kind: access, since: process.hrtime.bigint(), prefetch: true });
     }
-    app.lastFault = end - 1;
   }
 
   private resolve(page: number, w: Waiter, source: FaultSource, wireBytes: number): void {
