@@ -25,7 +25,7 @@ const WIRE_PAGE = 4096;
  * How long a page granted to this node is kept before another node may take it: long
  * enough for the app whose fault was served to make its access (see cache.ts).
  */
-const HOLD_MS = Number(process.env.NAPLUS_HOLD_MS ?? 1);
+const HOLD_MS = 0.2;
 /** How long a clean stop waits for dirty pages to come home. */
 const STOP_TIMEOUT_MS = 10_000;
 

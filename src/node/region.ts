@@ -144,7 +144,7 @@ export class RegionService implements CacheMemory, MasterStore {
       const access: Access = e.write ? 'write' : 'read';
       const kind = e.write ? 'write' : e.minor ? 'minor' : 'read';
       this.addWaiter(page, { app, access, wp: e.wp, kind, since: process.hrtime.bigint(), prefetch: false });
-      if (!e.minor && !e.wp) this.readahead(app, page, access);
+      if (!e.minor) this.readahead(app, page, access);
     }
     this.flush();
   }
@@ -167,16 +167,22 @@ export class RegionService implements CacheMemory, MasterStore {
   /**
    * Sequential misses grow a window (doubling to maxReadahead) of following pages
    * fetched and mapped ahead, so a scan costs a fraction of a fault per page. A run of
-   * write misses (filling an array) takes the following pages writable: they would be
-   * asked for one fault at a time otherwise, each a round trip to their home.
+   * write faults (filling an array, or writing again rows others have read) takes the
+   * following pages writable: they would be asked for one fault at a time otherwise,
+   * each a round trip to their home.
    */
   private readahead(app: AppLink, page: number, access: Access): void {
     const end = Math.min(this.pages, page + app.readahead.miss(page));
-    // Under first-touch placement a page nobody has touched yet is not read ahead: that
+    // Pages this node can already use that way are skipped (the run ends there). Under
+    // first-touch placement a page nobody has touched yet is not taken either: that
     // would make this node its home by a guess, not by a touch.
-    for (let p = page + 1; p < end && this.state[p] === PageState.Invalid && !this.waiters.has(p) && this.homes.homeOf(p) !== undefined; p++) {
+    const usable = access === 'write' ? PageState.Modified : PageState.Shared;
+    for (let p = page + 1; p < end && this.state[p]! < usable && !this.waiters.has(p) && this.homes.homeOf(p) !== undefined; p++) {
       this.counters.prefetched++;
-      this.addWaiter(p, { app, access, wp: false, kind: access, since: process.hrtime.bigint(), prefetch: true });
+      // A page this node holds Shared may be mapped read-only in the app: once writable,
+      // clearing write-protect is what makes it so there (mapping it again would not).
+      const wp = this.state[p] === PageState.Shared;
+      this.addWaiter(p, { app, access, wp, kind: access, since: process.hrtime.bigint(), prefetch: true });
     }
   }
 
