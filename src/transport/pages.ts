@@ -59,7 +59,8 @@ export class PageCodec {
       if (!(p.data instanceof Uint8Array) || p.data.length !== this.pageSize) {
         throw invalidArgument(`pages[${i}].data`, `a Uint8Array of ${this.pageSize} bytes`, p.data instanceof Uint8Array ? `${p.data.length} bytes` : p.data);
       }
-      if (this.zeroPage.equals(p.data)) zero[i] = 1;
+      // Most pages that are not zero say so in their first byte: no 4 KiB compare then.
+      if (p.data[0] === 0 && this.zeroPage.equals(p.data)) zero[i] = 1;
       else data.push(p.data);
     }
     const table = SECTION_HEAD + ENTRY * n;
