@@ -181,7 +181,7 @@ export const bench: Bench = async ({ quick, log }) => {
       `RTT: median of ${rttN} sequential 4 KiB page requests, taken in turns with the baseline's (target ratio <= 1.3). ` +
       `Stream: ${streamPages} pages, ${PAGES_PER_MESSAGE} per message, median of ${trials} runs (target ratio >= 0.8). ` +
       `wire/raw: page bytes on the wire (table + data) per page byte. Text pages: words and numbers. ` +
-      `compress 'auto' (the default) uses LZ4 only while the link is backlogged; 'always' tries it on every batch.`,
+      `compress 'auto' (the default) uses LZ4 only while the link is backlogged and drains more slowly than LZ4 compresses (on loopback: never, so 'auto' and 'never' run the same path); 'always' tries it on every batch.`,
     rows,
     figures,
     discussion: [
