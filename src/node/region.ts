@@ -11,7 +11,6 @@
 import { Memfd, type Mapping, type UffdEvent, type Userfaultfd } from '../uffd/index.js';
 import type { Segment } from './segment.js';
 import type { Readahead } from './readahead.js';
-import { NaplusError } from '../errors.js';
 import type { RegionConfig } from '../config.js';
 import { PageState, type CacheMemory, type Homes, type MasterStore } from '../coherence/protocol.js';
 import type { TraceLog, FaultSource } from './trace.js';
@@ -108,7 +107,7 @@ export class RegionService implements CacheMemory, MasterStore {
     readonly config: RegionConfig,
     readonly nodeId: number,
     /** The host segment and this region's area offset in it. */
-    private readonly segment: { store: Segment; offset: number } | undefined,
+    private readonly segment: { store: Segment; offset: number },
     readonly cacheLimitPages: number,
     /** Largest readahead window in pages; 0 turns readahead off. */
     readonly maxReadahead: number,
@@ -252,7 +251,6 @@ export class RegionService implements CacheMemory, MasterStore {
 
   /** Offset of `page`'s master copy in the host segment (page must be homed on this host). */
   segmentOffset(page: number): number {
-    if (!this.segment) throw new NaplusError('EINVAL', `Region ${this.config.name} has no area in this host's segment`);
     return this.segment.offset + this.homes.slotOf(page)! * this.pageSize;
   }
 
@@ -287,12 +285,12 @@ export class RegionService implements CacheMemory, MasterStore {
 
   /** Fills each `into` with its page's master copy: each run of consecutive slots in one read. */
   private readMasters(reads: Array<{ page: number; into: Buffer }>): void {
-    const store = this.segment!.store;
+    const store = this.segment.store;
     for (const run of runs(reads, (r) => this.homes.slotOf(r.page)!)) store.readvAt(this.segmentOffset(run[0]!.page), run.map((r) => r.into));
   }
 
   writeBack(page: number): void {
-    this.segment!.store.writeAt(this.segmentOffset(page), this.copyOut(page));
+    this.segment.store.writeAt(this.segmentOffset(page), this.copyOut(page));
     this.counters.writebacks++;
   }
 
@@ -318,7 +316,7 @@ export class RegionService implements CacheMemory, MasterStore {
 
   /** A page homed on this node comes home from another host. */
   write(page: number, data: Uint8Array): void {
-    this.segment!.store.writeAt(this.segmentOffset(page), data);
+    this.segment.store.writeAt(this.segmentOffset(page), data);
     this.counters.writebacks++;
   }
 
