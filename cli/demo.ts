@@ -12,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { controlRequest } from '../src/control-client.js';
 import type { PeerStats } from '../src/transport/index.js';
-import type { FaultEvent } from '../src/node/trace.js';
+import type { FaultEvent } from '../src/trace/fault-event.js';
 import { TraceRecorder } from '../src/trace/record.js';
 import { analyze } from '../src/trace/analyze.js';
 import { renderHeatmap } from '../src/trace/svg.js';

@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { FaultEvent } from '../src/node/trace.js';
+import type { FaultEvent } from '../src/trace/fault-event.js';
 import { makeCluster } from './helpers/cluster.js';
 import { faultTrace } from './helpers/fault-trace.js';
 

@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { XMLParser } from 'fast-xml-parser';
 import { renderHeatmap } from '../src/trace/svg.js';
-import type { FaultEvent, FaultSource } from '../src/node/trace.js';
+import type { FaultEvent, FaultSource } from '../src/trace/fault-event.js';
 import { checkHeatmap } from './helpers/fault-trace.js';
 
 const T0 = 1_700_000_000_000;

@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { FaultEvent, FaultKind, FaultSource } from '../src/node/trace.js';
+import type { FaultEvent, FaultKind, FaultSource } from '../src/trace/fault-event.js';
 import { checkHeatmap, faultTrace, nearestRank } from './helpers/fault-trace.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'naplus-fault-report-'));

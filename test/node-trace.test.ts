@@ -7,7 +7,7 @@ import path from 'node:path';
 import os from 'node:os';
 import { makeCluster } from './helpers/cluster.js';
 import { connectControl } from '../src/control-client.js';
-import type { FaultEvent } from '../src/node/trace.js';
+import type { FaultEvent } from '../src/trace/fault-event.js';
 
 const MiB = 1 << 20;
 

@@ -9,7 +9,8 @@
 // Nodes learn a page's home from its manager (Where → Here) and remember it; requests
 // to the home carry the slot, so a restarted home never has to ask.
 import { NaplusError } from '../errors.js';
-import { Op, type Clock, type Homes, type Log, type Msg, type Wire } from './protocol.js';
+import { Op, type Clock, type Homes, type Msg, type Wire } from './protocol.js';
+import type { Logger } from '../log.js';
 
 /** A manager's table, one entry per page it manages (entry i: page i·N + manager index). */
 export interface HomeTable {
@@ -47,7 +48,7 @@ export class FirstTouchManager {
     self: number,
     private readonly table: HomeTable,
     private readonly wire: Wire,
-    private readonly log: Log,
+    private readonly log: Logger,
   ) {
     this.index = shape.nodes.indexOf(self);
     this.used = shape.hosts.map(() => 0);

@@ -1,25 +1,7 @@
 // Fault trace: one event per resolved fault, kept in a bounded ring (for stats and live
 // streaming) and optionally appended to a JSON-lines file (`--trace`).
 import fs from 'node:fs';
-
-export type FaultKind = 'read' | 'write' | 'minor';
-export type FaultSource = 'cache' | 'segment' | 'remote';
-
-export interface FaultEvent {
-  /** Wall-clock time of resolution, ms since the epoch (fractional). */
-  t: number;
-  node: number;
-  region: string;
-  /** pid of the faulting app. */
-  app: number;
-  page: number;
-  kind: FaultKind;
-  source: FaultSource;
-  /** Time from the node reading the fault to resolving it, µs. */
-  waitUs: number;
-  /** Bytes that crossed the network for this fault (0 for local sources). */
-  wireBytes: number;
-}
+import type { FaultEvent } from '../trace/fault-event.js';
 
 export class TraceLog {
   private ring: FaultEvent[] = [];

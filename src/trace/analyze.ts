@@ -1,6 +1,6 @@
 // The figures of a fault trace: what faulted, where pages came from, how long apps
 // waited, and which pages were hot or moved between nodes.
-import type { FaultEvent, FaultKind, FaultSource } from '../node/trace.js';
+import type { FaultEvent, FaultKind, FaultSource } from './fault-event.js';
 import { KINDS, SOURCES } from './events.js';
 
 export interface Share {

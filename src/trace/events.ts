@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import readline from 'node:readline';
 import { NaplusError, errnoOf } from '../errors.js';
-import type { FaultEvent, FaultKind, FaultSource } from '../node/trace.js';
+import type { FaultEvent, FaultKind, FaultSource } from './fault-event.js';
 
 export const KINDS: readonly FaultKind[] = ['read', 'write', 'minor'];
 /** Cheapest first: a cache hit costs no copy, a segment page a local copy, a remote page the network. */

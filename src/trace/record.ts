@@ -4,7 +4,7 @@ import path from 'node:path';
 import { connectControl, controlSocketPath } from '../control-client.js';
 import { NaplusError } from '../errors.js';
 import type { UnixChannel } from '../uffd/index.js';
-import type { FaultEvent } from '../node/trace.js';
+import type { FaultEvent } from './fault-event.js';
 
 export interface RecordedNode {
   /** The control socket. */

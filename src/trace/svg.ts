@@ -2,7 +2,7 @@
 // region. A cell's hue is the source that served most of its faults, its strength the
 // number of faults (log scale), so hot spots and remote traffic stand out at a glance.
 import { NaplusError } from '../errors.js';
-import type { FaultEvent, FaultSource } from '../node/trace.js';
+import type { FaultEvent, FaultSource } from './fault-event.js';
 import { SOURCES } from './events.js';
 
 /** Okabe-Ito hues: distinct for people with the common colour-vision deficiencies too. */

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as assert from 'uvu/assert';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import type { FaultEvent, FaultSource } from '../../src/node/trace.js';
+import type { FaultEvent, FaultSource } from '../../src/trace/fault-event.js';
 
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../cli/naplus-fault-trace.js');
 
