@@ -5,9 +5,10 @@
 // prints that run's step-by-step log.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { optionsFor, Simulation, type SimResult } from './helpers/coherence-sim.js';
-import { CacheController } from '../src/coherence/cache.js';
-import { HomeDirectory } from '../src/coherence/home.js';
+import { optionsFor, Simulation, type SimResult } from './helpers/sim/simulation.js';
+import { CacheController } from '../src/coherence/sequential/cache.js';
+import { HomeDirectory } from '../src/coherence/sequential/home.js';
+import { SyncService } from '../src/coherence/sync-service.js';
 
 type Family = 'calm' | 'evict' | 'faults';
 const PER_FAMILY = Number(process.env.NAPLUS_SIM_RUNS ?? 1500);
@@ -47,10 +48,11 @@ for (const family of ['calm', 'evict', 'faults'] as Family[]) {
   test(`${family}: ${PER_FAMILY} seeded schedules keep single-writer and latest-value reads, and settle`, () => {
     const { results, failed } = runFamily(family);
     if (failed) assert.unreachable(explain(family, failed));
-    const sum = (k: 'steps' | 'opsDone' | 'opsFailed' | 'kills' | 'breaks') => results.reduce((a, r) => a + r[k], 0);
-    console.log(`${family}: ${results.length} schedules, ${sum('steps')} steps, ${sum('opsDone')} ops done, ${sum('opsFailed')} failed, ${sum('kills')} kills, ${sum('breaks')} broken links (random seeds from ${base})`);
+    const sum = (k: 'steps' | 'opsDone' | 'opsFailed' | 'syncCalls' | 'kills' | 'breaks') => results.reduce((a, r) => a + r[k], 0);
+    console.log(`${family}: ${results.length} schedules, ${sum('steps')} steps, ${sum('opsDone')} ops done, ${sum('opsFailed')} failed, ${sum('syncCalls')} lock/barrier calls, ${sum('kills')} kills, ${sum('breaks')} broken links (random seeds from ${base})`);
     // The schedules must exercise what the family is about, or they prove nothing.
     assert.ok(sum('opsDone') > results.length * 10, 'apps got their accesses done');
+    assert.ok(sum('syncCalls') > results.length * 5, 'apps took locks (and met at barriers)');
     const firstTouch = results.filter((r) => optionsFor(r.seed, family).firstTouch).length;
     assert.ok(firstTouch > results.length / 5 && firstTouch < results.length, `both placements ran (${firstTouch} first-touch)`);
     if (family === 'faults') {
@@ -63,12 +65,12 @@ for (const family of ['calm', 'evict', 'faults'] as Family[]) {
 }
 
 // The checker must be able to fail: with the protocol broken on purpose, it says so.
-function failsWhenBroken(target: object, method: string, broken: (...args: any[]) => unknown, expected: RegExp): void {
+function failsWhenBroken(target: object, method: string, broken: (...args: any[]) => unknown, expected: RegExp, family: Family = 'evict', seeds = 200): void {
   const proto = target as Record<string, unknown>;
   const original = proto[method];
   proto[method] = broken;
   try {
-    const failures = Array.from({ length: 200 }, (_, i) => new Simulation(i + 1, optionsFor(i + 1, 'evict')).run().failure).filter(Boolean);
+    const failures = Array.from({ length: seeds }, (_, i) => new Simulation(i + 1, optionsFor(i + 1, family)).run().failure).filter(Boolean);
     assert.ok(failures.length > 0, `no schedule noticed the broken ${method}`);
     assert.match(failures[0]!, expected);
   } finally {
@@ -84,6 +86,12 @@ test('the checker catches a home that grants M without invalidating readers', ()
   failsWhenBroken(HomeDirectory.prototype, 'start', function (this: any, page: number, r: { from: number; op: number }) {
     this.grant(page, r.from, r.op);
   }, /is Modified at node \d+ and Shared at|Modified at nodes/);
+});
+
+test('the checker catches a barrier that releases before every party arrived', () => {
+  failsWhenBroken(SyncService.prototype, 'barrier', function (this: any, _party: unknown, _name: string, _parties: number, done: () => void) {
+    done();
+  }, /barrier round \d+ released app \S+ before app \S+ arrived/);
 });
 
 test.run();

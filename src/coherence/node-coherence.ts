@@ -1,14 +1,15 @@
-// The coherence protocol as one node runs it: a cache and a home directory per region,
-// joined to the other nodes through the transport. Messages a node has for the same
-// peer in one tick go out as one transport message (in order); messages to itself (the
-// node is also the home of its own pages) are delivered on the next microtask, through
-// the same code path, so the node is its own peer rather than a special case.
-import { performance } from 'node:perf_hooks';
-import type { Message, Transport } from '../transport/index.js';
-import { CacheController, type CacheCounters } from './cache.js';
-import { HomeDirectory, type HomeCounters } from './home.js';
-import { CoherenceCodec } from './codec.js';
-import { isHomeOp, Op, type CacheMemory, type Clock, type Log, type MasterStore, type Msg, type Topology, type Wire } from './protocol.js';
+// The page protocols as one node runs them: one RegionProtocol per region (the one its
+// cluster file names, see protocols.ts), the homes its placement gives, and the links to
+// the other nodes. Messages a node has for the same peer in one turn go out as one
+// transport message (in order); messages to itself (the node is also the home of its
+// own pages) are delivered at the end of the turn, through the same code path, so the
+// node is its own peer rather than a special case. The simulation builds this very
+// class over its own links and clock.
+import type { Message } from '../transport/index.js';
+import { CoherenceCodec, COHERENCE_TYPE } from './codec.js';
+import { Op, type CacheMemory, type Clock, type Links, type MasterStore, type Msg, type ProtocolCounters, type RegionProtocol, type Topology, type Wire } from './protocol.js';
+import type { Logger } from '../log.js';
+import { PROTOCOLS, type ProtocolName } from './protocols.js';
 import { StaticHomes } from './homes.js';
 import { FirstTouchHomes, FirstTouchManager, type FirstTouchShape, type HomeTable } from './first-touch.js';
 
@@ -24,48 +25,29 @@ export interface CoherentRegion {
   slots: number;
   hostOf(node: number): string;
   placement: Placement;
+  protocol: ProtocolName;
   memory: CacheMemory;
   master: MasterStore;
 }
 
 export interface CoherenceOptions {
-  nodeId: number;
   /** Every node of the cluster, in cluster-file order. */
   nodes: readonly number[];
-  /** The links to the other nodes; absent in a single-node cluster. */
-  transport?: Transport;
+  links: Links;
+  clock: Clock;
   /** Bytes per transport page (the transport's pageSize). */
   wirePageSize: number;
   /** Most page-data bytes one transport message may carry. */
   maxDataBytes: number;
-  /** See CacheController: how long a fresh grant is kept, how long requests wait for a lost home. */
+  /** See ProtocolContext. */
   holdMs: number;
   graceMs: number;
-  /** See HomeDirectory.peerDown. */
   quarantineMs: number;
-  log: Log;
+  log: Logger;
 }
-
-export interface CoherenceStats {
-  home: HomeCounters & { busyPages: number };
-  cache: CacheCounters;
-}
-
-const clock: Clock = {
-  now: () => performance.now(),
-  after: (ms, fn) => {
-    if (ms >= 1) return void setTimeout(fn, ms).unref();
-    // Timers are whole milliseconds; a hold of a fraction of one is polled for, each
-    // turn of the event loop (I/O is served in between).
-    const due = performance.now() + ms;
-    const check = () => (performance.now() >= due ? fn() : setImmediate(check));
-    setImmediate(check);
-  },
-};
 
 export class NodeCoherence {
-  readonly caches: CacheController[];
-  readonly homes: HomeDirectory[];
+  readonly protocols: RegionProtocol[];
   /** Per region: the nodes, hosts and homes its protocol works with. */
   readonly topologies: Topology[];
   private readonly managers: Array<FirstTouchManager | undefined>;
@@ -74,15 +56,17 @@ export class NodeCoherence {
   private outbox = new Map<number, Msg[]>();
   private flushQueued = false;
   private readonly wire: Wire;
+  private readonly self: number;
 
   constructor(
     private readonly regions: CoherentRegion[],
     private readonly o: CoherenceOptions,
   ) {
-    const self = o.nodeId;
+    const { links, clock } = o;
+    const self = (this.self = links.self);
     this.wire = {
       self,
-      isUp: (node) => node === self || (o.transport?.isUp(node) ?? false),
+      isUp: (node) => node === self || links.isUp(node),
       send: (to, msg) => this.post(to, msg),
     };
     this.codec = new CoherenceCodec(regions, o.nodes, o.wirePageSize, o.maxDataBytes);
@@ -93,17 +77,16 @@ export class NodeCoherence {
       nodes: o.nodes,
       homes: p.kind === 'first-touch' ? this.learners[i]! : new StaticHomes(p.home, p.slot),
     }));
-    this.caches = regions.map((r, i) => new CacheController(i, r.pages, this.topologies[i]!, this.wire, r.memory, clock, { holdMs: o.holdMs, graceMs: o.graceMs }, o.log));
-    this.homes = regions.map((r, i) => new HomeDirectory(i, r.pages, this.topologies[i]!, this.wire, r.master, clock, o.quarantineMs, o.log));
-    const t = o.transport;
-    if (t) {
-      t.on('peer-down', (peer, _reason, byPeer) => this.peerDown(peer, byPeer));
-      t.on('peer-up', (peer) => this.peerUp(peer));
-    }
+    this.protocols = regions.map((r, region) => PROTOCOLS[r.protocol]({
+      region, pages: r.pages, topology: this.topologies[region]!, wire: this.wire, memory: r.memory, master: r.master, clock,
+      holdMs: o.holdMs, graceMs: o.graceMs, quarantineMs: o.quarantineMs, log: o.log,
+    }));
+    links.handle(COHERENCE_TYPE, (peer, message) => this.receive(peer, message));
+    links.onPeerDown((peer, byPeer) => this.peerDown(peer, byPeer));
+    links.onPeerUp((peer) => this.peerUp(peer));
   }
 
-  /** A coherence message from a peer (the transport's handler routes COHERENCE_TYPE here). */
-  receive(peer: number, message: Message): void {
+  private receive(peer: number, message: Message): void {
     let msgs: Msg[];
     try {
       msgs = this.codec.decode(message);
@@ -115,10 +98,9 @@ export class NodeCoherence {
   }
 
   private dispatch(from: number, m: Msg): void {
-    if (isHomeOp(m.op)) this.homes[m.region]!.receive(from, m);
-    else if (m.op === Op.Where) this.firstTouch(this.managers, from, m)?.receive(from, m);
+    if (m.op === Op.Where) this.firstTouch(this.managers, from, m)?.receive(from, m);
     else if (m.op === Op.Here) this.firstTouch(this.learners, from, m)?.receive(from, m);
-    else this.caches[m.region]!.receive(from, m);
+    else this.protocols[m.region]!.receive(from, m);
   }
 
   private firstTouch<T>(per: Array<T | undefined>, from: number, m: Msg): T | undefined {
@@ -133,46 +115,50 @@ export class NodeCoherence {
     else this.outbox.set(to, [msg]);
     if (!this.flushQueued) {
       this.flushQueued = true;
-      queueMicrotask(() => this.flush());
+      this.o.clock.soon(() => this.flush());
     }
   }
 
-  /** Sends what this tick produced: one transport message per peer (more if large), in order. */
+  /** Sends what this turn produced: one transport message per peer (more if large), in order. */
   private flush(): void {
     this.flushQueued = false;
-    for (const r of this.regions) r.master.settle?.();
     const outbox = this.outbox;
     this.outbox = new Map();
+    this.readMasters(outbox);
     for (const [to, msgs] of outbox) {
-      if (to === this.o.nodeId) {
+      if (to === this.self) {
         for (const m of msgs) this.dispatch(to, m);
         continue;
       }
-      try {
-        for (const message of this.codec.encode(msgs)) this.o.transport!.send(to, message);
-      } catch (err) {
-        // The link went down since: the protocol hears of it through peer-down.
-        this.o.log('debug', `${msgs.length} coherence message(s) to node ${to} dropped: ${(err as Error).message}`);
-      }
+      if (!this.o.links.isUp(to)) continue; // the protocol hears of it through peerDown
+      for (const message of this.codec.encode(msgs)) this.o.links.send(to, message);
     }
+  }
+
+  /** Fills the messages that carry master copies, with one read per region (see Msg.fromMaster). */
+  private readMasters(outbox: Map<number, Msg[]>): void {
+    const wanted = this.regions.map((): Msg[] => []);
+    for (const msgs of outbox.values()) for (const m of msgs) if (m.fromMaster) wanted[m.region]!.push(m);
+    wanted.forEach((msgs, region) => {
+      if (msgs.length === 0) return;
+      const data = this.regions[region]!.master.read(msgs.map((m) => m.page));
+      msgs.forEach((m, i) => (m.data = data[i]));
+    });
   }
 
   private peerDown(peer: number, byPeer: boolean): void {
     this.outbox.delete(peer); // written for the link that is gone; never for a new one
-    for (const h of this.homes) h.peerDown(peer, byPeer);
+    for (const p of this.protocols) p.peerDown(peer, byPeer);
     for (const l of this.learners) l?.peerDown(peer);
-    for (const c of this.caches) c.peerDown(peer);
   }
 
   private peerUp(peer: number): void {
-    for (const h of this.homes) h.peerUp(peer);
+    for (const p of this.protocols) p.peerUp(peer);
     for (const l of this.learners) l?.peerUp(peer);
-    for (const c of this.caches) c.peerUp(peer);
   }
 
-  stats(region: number): CoherenceStats {
-    const home = this.homes[region]!;
-    return { home: { ...home.counters, busyPages: home.busyPages }, cache: { ...this.caches[region]!.counters } };
+  counters(region: number): ProtocolCounters {
+    return this.protocols[region]!.counters;
   }
 
   /**
@@ -182,22 +168,20 @@ export class NodeCoherence {
    */
   stop(timeoutMs: number): Promise<{ flushed: number; unfinished: number }> {
     let flushed = 0;
-    for (const c of this.caches) flushed += c.flush();
-    for (const h of this.homes) h.recall();
-    const unfinished = () => this.homes.reduce((n, h) => n + h.busyPages, 0);
+    for (const p of this.protocols) flushed += p.stop();
+    const unfinished = () => this.protocols.reduce((n, p) => n + p.openTransactions, 0);
     return new Promise((resolve) => {
       let done = false;
       const finish = () => {
         if (done) return;
         done = true;
-        clearTimeout(timer);
-        for (const h of this.homes) h.onIdle = undefined;
+        for (const p of this.protocols) p.onIdle = undefined;
         this.flush(); // what is still queued goes out before the transport closes
         resolve({ flushed, unfinished: unfinished() });
       };
-      const timer = setTimeout(finish, timeoutMs);
-      for (const h of this.homes) h.onIdle = () => unfinished() === 0 && finish();
-      queueMicrotask(() => unfinished() === 0 && finish());
+      this.o.clock.after(timeoutMs, finish);
+      for (const p of this.protocols) p.onIdle = () => unfinished() === 0 && finish();
+      this.o.clock.soon(() => unfinished() === 0 && finish());
     });
   }
 }

@@ -1,18 +1,17 @@
-// The coherence protocol's vocabulary: page states, the messages caches and homes
-// exchange, and what the protocol needs from the world around it. Nothing here knows
-// sockets, userfaultfd or timers of its own: the real node and the simulation supply
-// the same interfaces, so both run the very same state machines (cache.ts, home.ts).
+// The vocabulary every page protocol shares, and the seam between a protocol and the
+// world around it. A protocol (sequential/, one day more, listed in protocols.ts) is a
+// per-region choice, the way placement is. It sees the node only through the interfaces
+// here, never sockets, userfaultfd or timers of its own: the real node and the
+// simulation supply the same interfaces, so both run the very same state machines.
 //
-// Model: sequential consistency by single writer / multiple readers per page (MSI),
-// with the directory at the page's home. Messages between two nodes are delivered in
-// the order they were sent (FIFO per link), at most once; a lost link is reported to
-// both ends (peerDown) before anything travels on a new one.
+// Messages between two nodes are delivered in the order they were sent (FIFO per link),
+// at most once; a lost peer is reported to both ends (peerDown) before anything travels
+// on a new link.
+import type { Logger } from '../log.js';
+import type { FaultSource } from '../trace/fault-event.js';
+import type { Message } from '../transport/index.js';
 
-export const enum PageState {
-  Invalid = 0,
-  Shared = 1,
-  Modified = 2,
-}
+export type Access = 'read' | 'write';
 
 export const enum Op {
   /** cache → home: a read copy, please. */
@@ -57,6 +56,13 @@ export interface Msg {
   /** With Flag.Data: the page, owned by the message (a copy, never a view of live memory). */
   data?: Uint8Array;
   /**
+   * With Flag.Data and no `data`: the page's master copy, read from the MasterStore when
+   * the message leaves, together with every other one leaving then (one read per run of
+   * slots rather than one per page). Nothing can change a master copy meanwhile: no node
+   * granted the page from it can write it home before the grant has arrived.
+   */
+  fromMaster?: boolean;
+  /**
    * Where the page's master copy lives in its home host's segment area. Under first-touch
    * placement only the page's manager decides it, so requests carry it to the home.
    */
@@ -67,14 +73,27 @@ export interface Msg {
   wireBytes?: number;
 }
 
-/** Where a fault's data came from, for counters and traces. */
-export type Source = 'cache' | 'segment' | 'remote';
-
-/** How messages leave a node. `send` to a peer that is down drops the message. */
+/** How a region's protocol messages leave a node. `send` to a peer that is down drops the message. */
 export interface Wire {
   readonly self: number;
   send(to: number, msg: Msg): void;
   isUp(node: number): boolean;
+}
+
+/**
+ * The node's links to its peers as protocol layers use them: typed messages, FIFO per
+ * peer, peer events. The transport in a node; a simulated network in the tests. Each
+ * layer registers the message types it owns.
+ */
+export interface Links {
+  readonly self: number;
+  isUp(peer: number): boolean;
+  /** Dropped (the layer hears peerDown) when the peer is not up. */
+  send(peer: number, message: Message): void;
+  handle(type: number, handler: (peer: number, message: Message) => void): void;
+  /** `byPeer`: the peer's process is known to be gone (it closed, or came back as a new process). */
+  onPeerDown(listener: (peer: number, byPeer: boolean) => void): void;
+  onPeerUp(listener: (peer: number) => void): void;
 }
 
 /**
@@ -104,6 +123,19 @@ export interface Topology {
 export interface Clock {
   now(): number;
   after(ms: number, fn: () => void): void;
+  /** Runs `fn` once the work of this turn is done (before any I/O): where a tick's messages leave. */
+  soon(fn: () => void): void;
+}
+
+/** What a grant brought, for the node's counters and traces. */
+export interface Grant {
+  source: FaultSource;
+  /** Bytes the page took on the wire (0 unless it came from another host). */
+  wireBytes: number;
+  /** The page was not in this node's cache before. */
+  arrived: boolean;
+  /** A page this node could read became writable. */
+  upgrade: boolean;
 }
 
 /** The cache's own copy of a region and the apps that map it (RegionService in a node). */
@@ -114,32 +146,79 @@ export interface CacheMemory {
   copyOut(page: number): Uint8Array;
   /** Copies this node's copy of `page` into the host segment (the page is homed on this host). */
   writeBack(page: number): void;
-  /** No app may write `page` any more (M → S). */
+  /** No app may write `page` any more. */
   protect(page: number): void;
-  /** Every app loses `page` (→ I). */
+  /** Every app loses `page`. */
   drop(page: number): void;
-  /** `page` reached `level` (state already set): resolve what waits on it. */
-  granted(page: number, before: PageState, level: PageState, source: Source, wireBytes: number): void;
+  /** The protocol permits more on `page` now (see PageProtocol.permits): resolve what waits on it. */
+  granted(page: number, grant: Grant): void;
   /** `page` cannot be had: fail what waits on it. */
   failed(page: number, reason: string): void;
 }
 
 /** The master copies of the pages homed on this node, in its host's segment (at Homes.slotOf). */
 export interface MasterStore {
-  /**
-   * A copy of the master copy of `page`. It may be filled only by `settle()`, which the
-   * node calls before any message leaves; meanwhile the master copy cannot change (no
-   * page granted from it has an owner who could write it home before then).
-   */
-  read(page: number): Uint8Array;
+  /** Copies of the master copies of `pages`, in order. */
+  read(pages: readonly number[]): Uint8Array[];
   write(page: number, data: Uint8Array): void;
-  /** Fills what read() handed out (in as few system calls as runs of slots allow). */
-  settle?(): void;
 }
 
-export type Log = (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => void;
+/** What the node asks of a page protocol when its apps fault. */
+export interface PageProtocol {
+  /** Whether an app of this node may make `access` to `page` now, without asking anyone. */
+  permits(page: number, access: Access): boolean;
+  /** A fault needs `access` to `page`; the answer comes through CacheMemory.granted or failed. */
+  request(page: number, access: Access): void;
+  /** Cache pressure: give `page` up (dirty data goes home first); false if it cannot go now. */
+  evict(page: number): boolean;
+}
 
-/** Messages a page's home handles (the rest go to caches, or to first-touch managers and askers). */
-export function isHomeOp(op: Op): boolean {
-  return op === Op.GetS || op === Op.GetM || op === Op.PutS || op === Op.PutM || op === Op.Ack;
+export interface ProtocolCounters {
+  /** Grants this node made as a home. */
+  grants: number;
+  /** Pages called home by this node as a home stopping. */
+  recalls: number;
+  /** Requests answered late because the page had just been granted. */
+  held: number;
+  /** Pages whose writes since their last write-back were lost with a node. */
+  lostPages: number;
+  /** Faults failed because the page's home stayed unreachable. */
+  failedPages: number;
+  /** Transactions open at this node as a home. */
+  busyPages: number;
+}
+
+/** One region's protocol on one node: its cache side and its home side. */
+export interface RegionProtocol extends PageProtocol {
+  /** A protocol message for this region from `from` (this node itself included). */
+  receive(from: number, msg: Msg): void;
+  peerDown(peer: number, byPeer: boolean): void;
+  peerUp(peer: number): void;
+  /**
+   * Clean stop: every dirty page this node holds goes home, and this node as a home
+   * grants nothing more and calls home what others hold dirty. Returns the pages
+   * written home; `openTransactions` then counts down, and `onIdle` fires at zero.
+   */
+  stop(): number;
+  readonly openTransactions: number;
+  onIdle: (() => void) | undefined;
+  readonly counters: ProtocolCounters;
+}
+
+/** What a protocol is made of, per region on one node. */
+export interface ProtocolContext {
+  region: number;
+  pages: number;
+  topology: Topology;
+  wire: Wire;
+  memory: CacheMemory;
+  master: MasterStore;
+  clock: Clock;
+  /** How long a fresh grant is kept before it can be taken away (see sequential/cache.ts). */
+  holdMs: number;
+  /** How long requests wait for an unreachable home before their faults fail. */
+  graceMs: number;
+  /** How long a home waits before it forgets an unreachable node's copies. */
+  quarantineMs: number;
+  log: Logger;
 }

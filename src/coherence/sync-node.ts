@@ -5,9 +5,10 @@
 // `graceMs`, then fails with EPEERLOST; when a home is lost, what waits there fails the
 // same way, and a lock held there is lost with it (its holder is told).
 import { NaplusError } from '../errors.js';
-import type { Message, Transport } from '../transport/index.js';
-import { SyncService, type Party } from './sync-service.js';
-import type { Log } from './protocol.js';
+import type { Logger } from '../log.js';
+import type { Message } from '../transport/index.js';
+import { SyncService, type Done, type Party } from './sync-service.js';
+import type { Clock, Links } from './protocol.js';
 
 export const SYNC_TYPE = 2;
 
@@ -25,8 +26,7 @@ type SyncMessage =
 interface Pending {
   home: number;
   what: string;
-  resolve(): void;
-  reject(err: NaplusError): void;
+  done: Done;
 }
 
 /** FNV-1a: the same home for a name on every node. */
@@ -44,22 +44,26 @@ export class SyncNode {
   private readonly service = new SyncService();
   private readonly pending = new Map<number, Pending>();
   /** Calls waiting for their home to be reachable, by home. */
-  private readonly parked = new Map<number, Array<{ send(): void; fail(err: NaplusError): void; since: number }>>();
+  private readonly parked = new Map<number, Array<{ send(): void; fail: Done }>>();
   /** Locks this node's apps hold at other homes: lost if the home is. */
   private readonly held = new Map<string, Party>();
   private nextToken = 1;
 
+  private readonly self: number;
+
   constructor(
-    private readonly self: number,
+    private readonly links: Links,
     private readonly nodes: readonly number[],
-    private readonly transport: Transport | undefined,
+    private readonly clock: Clock,
     private readonly graceMs: number,
-    private readonly log: Log,
+    private readonly log: Logger,
     /** Tells a local app something it did not ask (its lock was lost with its home). */
     private readonly notify: (app: number, message: string, data: unknown) => void,
   ) {
-    transport?.on('peer-down', (peer) => this.peerDown(peer));
-    transport?.on('peer-up', (peer) => this.peerUp(peer));
+    this.self = links.self;
+    links.handle(SYNC_TYPE, (peer, message) => this.receive(peer, message));
+    links.onPeerDown((peer) => this.peerDown(peer));
+    links.onPeerUp((peer) => this.peerUp(peer));
   }
 
   /** Locks and barriers homed on this node, for stats. */
@@ -71,71 +75,64 @@ export class SyncNode {
     return this.nodes[hash(name) % this.nodes.length]!;
   }
 
-  lock(party: Party, name: string): Promise<void> {
-    return this.call(party, { op: 'lock', name });
+  lock(party: Party, name: string, done: Done): void {
+    this.call(party, { op: 'lock', name }, done);
   }
 
-  unlock(party: Party, name: string): Promise<void> {
-    return this.call(party, { op: 'unlock', name });
+  unlock(party: Party, name: string, done: Done): void {
+    this.call(party, { op: 'unlock', name }, done);
   }
 
-  barrier(party: Party, name: string, parties: number): Promise<void> {
-    return this.call(party, { op: 'barrier', name, parties });
+  barrier(party: Party, name: string, parties: number, done: Done): void {
+    this.call(party, { op: 'barrier', name, parties }, done);
   }
 
-  private call(party: Party, call: Call): Promise<void> {
+  private call(party: Party, call: Call, done: Done): void {
     const home = this.homeOf(call.name);
-    if (home === this.self) return this.serve(party, call);
-    const done = this.remote(home, party, call);
-    if (call.op === 'lock') done.then(() => this.held.set(call.name, party), () => undefined);
-    if (call.op === 'unlock') done.finally(() => this.held.delete(call.name)).catch(() => undefined);
-    return done;
-  }
-
-  /** Carries out a call on a name homed here. */
-  private serve(party: Party, call: Call): Promise<void> {
-    try {
-      switch (call.op) {
-        case 'lock':
-          return this.service.lock(party, call.name);
-        case 'unlock':
-          this.service.unlock(party, call.name);
-          return Promise.resolve();
-        case 'barrier':
-          return this.service.barrier(party, call.name, call.parties);
-      }
-    } catch (err) {
-      return Promise.reject(err);
-    }
-  }
-
-  private remote(home: number, party: Party, call: Call): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const token = this.nextToken++;
-      const send = () => {
-        this.pending.set(token, { home, what: describe(call), resolve, reject });
-        this.transport!.send(home, { type: SYNC_TYPE, body: { ...call, app: party.app, pid: party.pid, token } satisfies SyncMessage });
-      };
-      if (this.transport!.isUp(home)) send();
-      else this.park(home, { send, fail: reject, since: Date.now() }, describe(call));
+    if (home === this.self) return this.serve(party, call, done);
+    this.remote(home, party, call, (err) => {
+      if (call.op === 'lock' && !err) this.held.set(call.name, party);
+      if (call.op === 'unlock') this.held.delete(call.name);
+      done(err);
     });
   }
 
-  private park(home: number, entry: { send(): void; fail(err: NaplusError): void; since: number }, what: string): void {
+  /** Carries out a call on a name homed here. */
+  private serve(party: Party, call: Call, done: Done): void {
+    switch (call.op) {
+      case 'lock':
+        return this.service.lock(party, call.name, done);
+      case 'unlock':
+        return this.service.unlock(party, call.name, done);
+      case 'barrier':
+        return this.service.barrier(party, call.name, call.parties, done);
+    }
+  }
+
+  private remote(home: number, party: Party, call: Call, done: Done): void {
+    const token = this.nextToken++;
+    const send = () => {
+      this.pending.set(token, { home, what: describe(call), done });
+      this.links.send(home, { type: SYNC_TYPE, body: { ...call, app: party.app, pid: party.pid, token } satisfies SyncMessage });
+    };
+    if (this.links.isUp(home)) send();
+    else this.park(home, { send, fail: done }, describe(call));
+  }
+
+  private park(home: number, entry: { send(): void; fail: Done }, what: string): void {
     const list = this.parked.get(home);
     if (list) list.push(entry);
     else this.parked.set(home, [entry]);
-    setTimeout(() => {
+    this.clock.after(this.graceMs, () => {
       const l = this.parked.get(home);
       const i = l?.indexOf(entry) ?? -1;
       if (i < 0) return;
       l!.splice(i, 1);
       entry.fail(new NaplusError('EPEERLOST', `The home of ${what}, node ${home}, has been unreachable for ${this.graceMs} ms`));
-    }, this.graceMs).unref();
+    });
   }
 
-  /** A sync message from a peer (the transport's handler routes SYNC_TYPE here). */
-  receive(peer: number, message: Message): void {
+  private receive(peer: number, message: Message): void {
     const m = message.body as SyncMessage;
     if (!validMessage(m)) {
       this.log('error', `node ${peer} sent a malformed sync message; ignored`);
@@ -144,17 +141,16 @@ export class SyncNode {
     if (m.op === 'done') {
       const p = this.pending.get(m.token);
       this.pending.delete(m.token);
-      if (m.error) p?.reject(new NaplusError(m.error.code, m.error.message));
-      else p?.resolve();
+      p?.done(m.error && new NaplusError(m.error.code, m.error.message));
     } else if (m.op === 'gone') {
       this.service.forget((p) => p.node === peer && p.app === m.app, (p) => `pid ${p.pid} on node ${p.node}`);
     } else {
       const reply = (error?: NaplusError) => {
-        if (!this.transport!.isUp(peer)) return; // it forgot the call when the link went
+        if (!this.links.isUp(peer)) return; // it forgot the call when the link went
         const body: SyncMessage = error ? { op: 'done', token: m.token, error: { code: error.code, message: error.message } } : { op: 'done', token: m.token };
-        this.transport!.send(peer, { type: SYNC_TYPE, body });
+        this.links.send(peer, { type: SYNC_TYPE, body });
       };
-      this.serve({ node: peer, app: m.app, pid: m.pid }, m).then(() => reply(), (err: NaplusError) => reply(err));
+      this.serve({ node: peer, app: m.app, pid: m.pid }, m, reply);
     }
   }
 
@@ -163,7 +159,7 @@ export class SyncNode {
     this.service.forget((p) => p.node === this.self && p.app === party.app, (p) => `pid ${p.pid}`);
     for (const [name, p] of this.held) if (p.app === party.app) this.held.delete(name);
     for (const node of this.nodes) {
-      if (node !== this.self && this.transport!.isUp(node)) this.transport!.send(node, { type: SYNC_TYPE, body: { op: 'gone', app: party.app } satisfies SyncMessage });
+      if (node !== this.self && this.links.isUp(node)) this.links.send(node, { type: SYNC_TYPE, body: { op: 'gone', app: party.app } satisfies SyncMessage });
     }
   }
 
@@ -172,7 +168,7 @@ export class SyncNode {
     for (const [token, p] of this.pending) {
       if (p.home !== peer) continue;
       this.pending.delete(token);
-      p.reject(new NaplusError('EPEERLOST', `The home of ${p.what}, node ${peer}, was lost while this app waited`));
+      p.done(new NaplusError('EPEERLOST', `The home of ${p.what}, node ${peer}, was lost while this app waited`));
     }
     for (const [name, party] of this.held) {
       if (this.homeOf(name) !== peer) continue;

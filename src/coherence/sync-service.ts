@@ -13,10 +13,12 @@ export interface Party {
   pid: number;
 }
 
+/** How a call ends: with nothing, or with the error it failed with. */
+export type Done = (err?: NaplusError) => void;
+
 interface Waiter {
   party: Party;
-  grant: () => void;
-  reject: (err: NaplusError) => void;
+  done: Done;
 }
 
 interface LockState {
@@ -35,42 +37,37 @@ export class SyncService {
   private locks = new Map<string, LockState>();
   private barriers = new Map<string, BarrierState>();
 
-  lock(party: Party, name: string): Promise<void> {
+  lock(party: Party, name: string, done: Done): void {
     const lock = this.locks.get(name) ?? { holder: undefined, queue: [] };
     this.locks.set(name, lock);
-    if (same(lock.holder, party)) return Promise.reject(new NaplusError('EDEADLK', `Lock '${name}' is already held by this app`));
-    if (!lock.holder) {
-      lock.holder = party;
-      return Promise.resolve();
-    }
-    return new Promise((grant, reject) => lock.queue.push({ party, grant, reject }));
+    if (same(lock.holder, party)) return done(new NaplusError('EDEADLK', `Lock '${name}' is already held by this app`));
+    if (lock.holder) return void lock.queue.push({ party, done });
+    lock.holder = party;
+    done();
   }
 
-  unlock(party: Party, name: string): void {
+  unlock(party: Party, name: string, done: Done): void {
     const lock = this.locks.get(name);
-    if (!lock || !same(lock.holder, party)) throw new NaplusError('EPERM', `Lock '${name}' is not held by this app`);
+    if (!lock || !same(lock.holder, party)) return done(new NaplusError('EPERM', `Lock '${name}' is not held by this app`));
     this.pass(name, lock);
+    done();
   }
 
   private pass(name: string, lock: LockState): void {
     const next = lock.queue.shift();
     lock.holder = next?.party;
-    if (next) next.grant();
+    if (next) next.done();
     else this.locks.delete(name);
   }
 
-  barrier(party: Party, name: string, parties: number): Promise<void> {
+  barrier(party: Party, name: string, parties: number, done: Done): void {
     const b = this.barriers.get(name) ?? { parties, arrived: [] };
-    if (b.parties !== parties) {
-      return Promise.reject(new NaplusError('EINVAL', `Barrier '${name}' is waiting for ${b.parties} parties, not ${parties}`));
-    }
+    if (b.parties !== parties) return done(new NaplusError('EINVAL', `Barrier '${name}' is waiting for ${b.parties} parties, not ${parties}`));
     this.barriers.set(name, b);
-    return new Promise<void>((grant, reject) => {
-      b.arrived.push({ party, grant, reject });
-      if (b.arrived.length < parties) return;
-      this.barriers.delete(name); // the next use of the name is a new round
-      for (const w of b.arrived) w.grant();
-    });
+    b.arrived.push({ party, done });
+    if (b.arrived.length < parties) return;
+    this.barriers.delete(name); // the next use of the name is a new round
+    for (const w of b.arrived) w.done();
   }
 
   /** What is held and waited for here, for stats. */
@@ -88,7 +85,7 @@ export class SyncService {
       lock.queue = lock.queue.filter((w) => !gone(w.party));
       if (!lock.holder || !gone(lock.holder)) continue;
       const told = lock.queue.shift();
-      told?.reject(new NaplusError('EOWNERDEAD', `The holder of lock '${name}' (${why(lock.holder)}) died; the data it protects may be inconsistent. The lock is free: take it again`));
+      told?.done(new NaplusError('EOWNERDEAD', `The holder of lock '${name}' (${why(lock.holder)}) died; the data it protects may be inconsistent. The lock is free: take it again`));
       this.pass(name, lock);
     }
     for (const [name, b] of this.barriers) {

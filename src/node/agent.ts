@@ -12,12 +12,15 @@ import { SegmentHomeTable } from './home-table.js';
 import { Segment } from './segment.js';
 import { DEFAULT_READAHEAD, RegionService } from './region.js';
 import { AttachServer } from './attach-server.js';
-import { TraceLog, type FaultEvent } from './trace.js';
+import { TraceLog } from './trace.js';
+import type { FaultEvent } from '../trace/fault-event.js';
 import { Transport } from '../transport/index.js';
 import { NodeCoherence, type Placement } from '../coherence/node-coherence.js';
-import { COHERENCE_TYPE } from '../coherence/codec.js';
-import { SYNC_TYPE, SyncNode } from '../coherence/sync-node.js';
+import { SyncNode } from '../coherence/sync-node.js';
+import type { Done } from '../coherence/sync-service.js';
 import type { AppLink } from './region.js';
+import { realClock } from './clock.js';
+import { transportLinks } from './links.js';
 
 /** Bytes of a transport page; every region's page size is a multiple of it. */
 const WIRE_PAGE = 4096;
@@ -95,11 +98,14 @@ export class NodeAgent {
       return new RegionService(
         region, nodeId,
         { store: this.segment!, offset: this.segment!.area(region.name).offset },
-        cachePages, this.options.readaheadPages ?? DEFAULT_READAHEAD, this.trace, (m) => log('warn', m),
+        cachePages, this.options.readaheadPages ?? DEFAULT_READAHEAD, this.trace, log,
       );
     });
     const nodes = config.nodes.map((n) => n.id);
     const t = config.transport;
+    const links = transportLinks(nodeId, this.transport, log);
+    // How long a node cut off may go on as if it were not: until its own heartbeat timeout tells it.
+    const quarantineMs = t.peerTimeoutMs + 2 * t.heartbeatMs;
     this.coherence = new NodeCoherence(
       services.map((service, i) => ({
         pages: service.pages,
@@ -107,33 +113,29 @@ export class NodeAgent {
         slots: layouts[i]!.slots,
         hostOf: (n: number) => layouts[i]!.hostOfNodeId(n),
         placement: this.placement(layouts[i]!, i),
+        protocol: 'sequential',
         memory: service,
-        master: service,
+        master: service.masters,
       })),
       {
-        nodeId, nodes, transport: this.transport, wirePageSize: WIRE_PAGE, maxDataBytes: 1 << 20,
-        holdMs: HOLD_MS, graceMs: t.peerTimeoutMs, quarantineMs: t.peerTimeoutMs + 2 * t.heartbeatMs, log,
+        nodes, links, clock: realClock, wirePageSize: WIRE_PAGE, maxDataBytes: 1 << 20,
+        holdMs: HOLD_MS, graceMs: t.peerTimeoutMs, quarantineMs, log,
       },
     );
-    this.sync = new SyncNode(nodeId, nodes, this.transport, t.peerTimeoutMs, log, (app, message, data) => {
+    this.sync = new SyncNode(links, nodes, realClock, t.peerTimeoutMs, log, (app, message, data) => {
       for (const r of this.regions.values()) r.server.notify(app, message, data);
-    });
-    this.transport?.onMessage((peer, msg) => {
-      if (msg.type === COHERENCE_TYPE) this.coherence!.receive(peer, msg);
-      else if (msg.type === SYNC_TYPE) this.sync.receive(peer, msg);
-      else log('warn', `node ${peer} sent a message of unknown type ${msg.type}; ignored`);
     });
     const party = (app: AppLink) => ({ node: nodeId, app: app.id, pid: app.pid });
     services.forEach((service, index) => {
       const region = service.config;
-      service.useEngine(this.coherence!.caches[index]!, this.coherence!.topologies[index]!.homes);
+      service.useProtocol(this.coherence!.protocols[index]!, this.coherence!.topologies[index]!.homes);
       const identity = { cluster: config.cluster, host: this.host, local: layouts[index]!.homedOn(this.host) };
       const server = new AttachServer(service, path.join(socketDir, `${region.name}.sock`), identity, log);
       server.handlers.set('stats', () => this.stats());
       // Lock and barrier names are cluster-wide, so one service serves every region.
-      server.handlers.set('lock', (app, args) => this.sync.lock(party(app), String(args.name)));
-      server.handlers.set('unlock', (app, args) => this.sync.unlock(party(app), String(args.name)));
-      server.handlers.set('barrier', (app, args) => this.sync.barrier(party(app), String(args.name), Number(args.parties)));
+      server.handlers.set('lock', (app, args) => promised((done) => this.sync.lock(party(app), String(args.name), done)));
+      server.handlers.set('unlock', (app, args) => promised((done) => this.sync.unlock(party(app), String(args.name), done)));
+      server.handlers.set('barrier', (app, args) => promised((done) => this.sync.barrier(party(app), String(args.name), Number(args.parties), done)));
       server.onDetach = (app) => this.sync.appGone(party(app));
       this.regions.set(region.name, { index, service, server });
       log('info', `region ${region.name} ready: ${formatSize(region.size)}, ${region.pageSize}-byte pages, cache ${formatSize(service.cacheLimitPages * region.pageSize)}`);
@@ -188,7 +190,7 @@ export class NodeAgent {
           name,
           {
             apps: r.service.apps.size, residentPages: r.service.residentPages, cacheLimitPages: r.service.cacheLimitPages,
-            ...r.service.counters, coherence: this.coherence!.stats(r.index),
+            ...r.service.counters, coherence: this.coherence!.counters(r.index),
           },
         ]),
       ),
@@ -260,6 +262,11 @@ export class NodeAgent {
     })();
     return this.stopping;
   }
+}
+
+/** A callback-style call as a promise. */
+function promised(call: (done: Done) => void): Promise<void> {
+  return new Promise((resolve, reject) => call((err) => (err ? reject(err) : resolve())));
 }
 
 /** Fails at startup, with the remedy, when apps here could not create a userfaultfd. */

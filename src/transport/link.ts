@@ -18,8 +18,8 @@ export interface LinkOwner {
   readonly codec: PageCodec;
   readonly maxFrameBytes: number;
   readonly compress: CompressMode;
-  /** Set by `Transport.onMessage`. */
-  handler: MessageHandler | undefined;
+  /** Hands a received message to the layer that registered its type. */
+  handler: MessageHandler;
   log(level: LogLevel, msg: string): void;
   linkUp(link: Link, peer: PeerHello): PeerStats;
   linkClosed(link: Link, reason: NaplusError, wasUp: boolean, level: LogLevel, byPeer: boolean): void;
@@ -335,7 +335,6 @@ export class Link {
           }
         : undefined;
     try {
-      if (!handler) throw new NaplusError('ENOHANDLER', `node ${this.owner.nodeId} has no message handler yet`);
       handler(this.peerId!, msg, reply);
     } catch (err) {
       this.owner.log('error', `handling message of type ${msg.type} from node ${this.peerId} failed: ${(err as Error).message}`);

@@ -10,7 +10,7 @@ import { Kind } from './frame.js';
 import type { HandshakeConfig, PeerHello } from './handshake.js';
 import { Link, type LinkOwner } from './link.js';
 import { PageCodec } from './pages.js';
-import type { Message, MessageHandler, PeerAddress, PeerStats, TransportOptions } from './types.js';
+import type { Message, MessageHandler, PeerAddress, PeerStats, Reply, TransportOptions } from './types.js';
 
 const DEFAULTS = { pageSize: 4096, heartbeatMs: 1000, peerTimeoutMs: 5000, requestTimeoutMs: 30_000, maxFrameBytes: 2 << 20 };
 const REDIAL_MIN_MS = 50;
@@ -89,6 +89,8 @@ export class Transport extends EventEmitter {
   private readonly owner: LinkOwner;
   private readonly peers = new Map<number, Peer>();
   private readonly links = new Set<Link>();
+  private readonly handlers = new Map<number, MessageHandler>();
+  private fallback: MessageHandler | undefined;
   private readonly server: net.Server;
   private readonly heartbeat: NodeJS.Timeout;
   private readonly handshake: Omit<HandshakeConfig, 'binding' | 'refuse'>;
@@ -106,7 +108,7 @@ export class Transport extends EventEmitter {
       codec: new PageCodec(pageSize, maxFrameBytes),
       maxFrameBytes,
       compress: opts.compress ?? 'auto',
-      handler: undefined,
+      handler: (peer, msg, reply) => this.dispatch(peer, msg, reply),
       log: (level, msg) => this.log(level, msg),
       linkUp: (link, hello) => this.linkUp(link, hello),
       linkClosed: (link, reason, wasUp, level, byPeer) => this.linkClosed(link, reason, wasUp, level, byPeer),
@@ -181,8 +183,20 @@ export class Transport extends EventEmitter {
     }
   }
 
+  /** Messages of any type without a handler of its own (see handle) go to `handler`. */
   onMessage(handler: MessageHandler): void {
-    this.owner.handler = handler;
+    this.fallback = handler;
+  }
+
+  /** Messages of `type` go to `handler`: each layer above registers the types it owns. */
+  handle(type: number, handler: MessageHandler): void {
+    this.handlers.set(type, handler);
+  }
+
+  private dispatch(peer: number, msg: Message, reply?: Reply): void {
+    const handler = this.handlers.get(msg.type) ?? this.fallback;
+    if (!handler) throw new NaplusError('ENOHANDLER', `node ${this.nodeId} has no handler for messages of type ${msg.type}`);
+    handler(peer, msg, reply);
   }
 
   isUp(peer: number): boolean {

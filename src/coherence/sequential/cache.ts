@@ -16,7 +16,16 @@
 //   back, for at most `graceMs`; then the faults fail (the app gets SIGBUS), so nothing
 //   hangs forever. Copies of its pages are dropped at once: its directory has
 //   forgotten this node, so keeping them would break coherence.
-import { Flag, Op, PageState, type CacheMemory, type Clock, type Homes, type Log, type Msg, type Source, type Topology, type Wire } from './protocol.js';
+import { Flag, Op, type Access, type CacheMemory, type Clock, type Homes, type Msg, type Topology, type Wire } from '../protocol.js';
+import type { Logger } from '../../log.js';
+import type { FaultSource } from '../../trace/fault-event.js';
+
+/** This node's state of a page: no copy, a read-only copy, or the only (writable) copy. */
+export const enum PageState {
+  Invalid = 0,
+  Shared = 1,
+  Modified = 2,
+}
 
 const WANT_S = 1;
 const WANT_M = 2;
@@ -59,7 +68,7 @@ export class CacheController {
     private readonly memory: CacheMemory,
     private readonly clock: Clock,
     private readonly options: CacheOptions,
-    private readonly log: Log,
+    private readonly log: Logger,
   ) {
     this.state = new Uint8Array(pages);
     this.pending = new Uint8Array(pages);
@@ -67,8 +76,13 @@ export class CacheController {
     this.host = topology.hostOf(wire.self);
   }
 
+  permits(page: number, access: Access): boolean {
+    const s = this.state[page]!;
+    return s === PageState.Modified || (s === PageState.Shared && access === 'read');
+  }
+
   /** A fault needs `page` readable or writable; the memory hears back through granted/failed. */
-  request(page: number, access: 'read' | 'write'): void {
+  request(page: number, access: Access): void {
     const s = this.state[page]!;
     const p = this.pending[page]!;
     if (access === 'read') {
@@ -125,7 +139,7 @@ export class CacheController {
   private grant(msg: Msg): void {
     const { page } = msg;
     const before = this.state[page]! as PageState;
-    let source: Source = 'cache';
+    let source: FaultSource = 'cache';
     let wireBytes = 0;
     if (msg.flags & Flag.Data) {
       this.memory.install(page, msg.data!);
@@ -152,7 +166,7 @@ export class CacheController {
     }
     this.state[page] = level;
     this.grantedAt[page] = this.clock.now();
-    this.memory.granted(page, before, level, source, wireBytes);
+    this.memory.granted(page, { source, wireBytes, arrived: before === PageState.Invalid, upgrade: before === PageState.Shared && level === PageState.Modified });
   }
 
   private held(msg: Msg): boolean {

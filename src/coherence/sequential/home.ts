@@ -17,7 +17,8 @@
 //   directory, not the requester, decides whether the requester still has a copy.
 // - A peer lost mid-transaction: it counts as having acknowledged (its copy is gone
 //   with it); what it owned reverts to the master copy, and the loss is logged.
-import { Flag, Op, type Clock, type Log, type MasterStore, type Msg, type Topology, type Wire } from './protocol.js';
+import { Flag, Op, type Clock, type MasterStore, type Msg, type Topology, type Wire } from '../protocol.js';
+import type { Logger } from '../../log.js';
 import { NodeSetTable } from './node-set.js';
 
 /** A transaction opened by the home itself (recalling pages before it stops). */
@@ -67,7 +68,7 @@ export class HomeDirectory {
     private readonly clock: Clock,
     /** How long an unreachable peer may go on using its copies before it notices (see peerDown). */
     private readonly quarantineMs: number,
-    private readonly log: Log,
+    private readonly log: Logger,
   ) {
     topology.nodes.forEach((id, i) => this.index.set(id, i));
     this.owner = new Int16Array(pages).fill(-1);
@@ -154,15 +155,13 @@ export class HomeDirectory {
   private grant(page: number, to: number, op: Op.GetS | Op.GetM): void {
     const i = this.index.get(to)!;
     let flags = 0;
-    let data: Uint8Array | undefined;
     // A sharer asking for M already has the current bytes: an upgrade carries none.
     const hasCopy = this.owner[page] === i || (op === Op.GetM && this.sharers.has(page, i));
     if (!hasCopy) {
       if (this.topology.hostOf(to) === this.topology.hostOf(this.wire.self)) {
         flags = Flag.Segment; // the requester copies it from the segment we share
       } else {
-        flags = Flag.Data;
-        data = this.master.read(page);
+        flags = Flag.Data; // read from the master copy as the message leaves
       }
     }
     if (op === Op.GetS) {
@@ -173,7 +172,7 @@ export class HomeDirectory {
       this.owner[page] = i;
     }
     this.counters.grants++;
-    this.wire.send(to, { op: op === Op.GetS ? Op.GrantS : Op.GrantM, flags, region: this.region, page, data });
+    this.wire.send(to, { op: op === Op.GetS ? Op.GrantS : Op.GrantM, flags, region: this.region, page, fromMaster: flags === Flag.Data });
   }
 
   private putM(from: number, msg: Msg): void {

@@ -1,0 +1,92 @@
+// The apps attached to a region and what the node does to their mappings: every
+// resolved fault becomes a mapping fix (map read-only, map writable, or lift
+// write-protection), queued and merged per app into runs of consecutive pages, so a
+// readahead window costs one ioctl rather than one per page.
+import type { UffdEvent, Userfaultfd } from '../uffd/index.js';
+import type { Logger } from '../log.js';
+import type { Readahead } from './readahead.js';
+
+/** An app attached to this region: its userfaultfd and where it mapped the region. */
+export interface AppLink {
+  id: number;
+  pid: number;
+  uffd: Userfaultfd;
+  base: number;
+  /** The app's sequential streams of misses (see readahead.ts). */
+  readahead: Readahead;
+}
+
+export type AppEvents = (app: AppLink, events: UffdEvent[]) => void;
+
+/** Kinds of mapping work, merged into ranges before the ioctls. */
+export const enum Fix {
+  MapReadOnly = 0,
+  MapWritable = 1,
+  Unprotect = 2,
+}
+
+export class Mapper {
+  readonly apps = new Map<number, AppLink>();
+  private pending = new Map<AppLink, Array<[number, Fix]>>();
+
+  constructor(
+    private readonly pageSize: number,
+    private readonly log: Logger,
+  ) {}
+
+  add(app: AppLink): void {
+    this.apps.set(app.id, app);
+  }
+
+  remove(app: AppLink): void {
+    this.apps.delete(app.id);
+    this.pending.delete(app);
+  }
+
+  queue(app: AppLink, page: number, fix: Fix): void {
+    let list = this.pending.get(app);
+    if (!list) this.pending.set(app, (list = []));
+    list.push([page, fix]);
+  }
+
+  /** Carries out the queued fixes, merged into runs of consecutive pages. */
+  flush(): void {
+    const pending = this.pending;
+    if (pending.size === 0) return;
+    this.pending = new Map();
+    for (const [app, list] of pending) {
+      list.sort((a, b) => a[1] - b[1] || a[0] - b[0]);
+      let i = 0;
+      while (i < list.length) {
+        const [first, fix] = list[i]!;
+        let last = first;
+        while (i + 1 < list.length && list[i + 1]![1] === fix && list[i + 1]![0] <= last + 1) last = list[++i]![0];
+        i++;
+        this.apply(app, first, last - first + 1, fix);
+      }
+    }
+  }
+
+  private apply(app: AppLink, page: number, count: number, fix: Fix): void {
+    const start = app.base + page * this.pageSize;
+    const length = count * this.pageSize;
+    try {
+      if (fix === Fix.Unprotect) app.uffd.writeProtect(start, length, false);
+      else app.uffd.continue(start, length, { wp: fix === Fix.MapReadOnly });
+    } catch (err) {
+      this.log('warn', `app ${app.pid}: mapping pages ${page}..${page + count - 1} failed: ${(err as Error).message}`);
+    }
+  }
+
+  /** No app may write `page` until a fix lifts it again. Queued fixes land first, never after. */
+  protect(page: number): void {
+    this.flush();
+    for (const app of this.apps.values()) {
+      try {
+        app.uffd.writeProtect(app.base + page * this.pageSize, this.pageSize, true);
+      } catch (err) {
+        this.log('warn', `app ${app.pid}: write-protect of page ${page} failed: ${(err as Error).message}`);
+      }
+    }
+  }
+}
