@@ -8,6 +8,7 @@ import * as assert from 'uvu/assert';
 import { optionsFor, Simulation, type SimResult } from './helpers/sim/simulation.js';
 import { CacheController } from '../src/coherence/sequential/cache.js';
 import { HomeDirectory } from '../src/coherence/sequential/home.js';
+import { SyncNode } from '../src/coherence/sync-node.js';
 import { SyncService } from '../src/coherence/sync-service.js';
 
 type Family = 'calm' | 'evict' | 'faults';
@@ -86,6 +87,13 @@ test('the checker catches a home that grants M without invalidating readers', ()
   failsWhenBroken(HomeDirectory.prototype, 'start', function (this: any, page: number, r: { from: number; op: number }) {
     this.grant(page, r.from, r.op);
   }, /is Modified at node \d+ and Shared at|Modified at nodes/);
+});
+
+test('the checker catches a lock home that passes on the locks of a node cut off before that node can know', () => {
+  const peerDown = (SyncNode.prototype as any).peerDown;
+  failsWhenBroken(SyncNode.prototype, 'peerDown', function (this: any, peer: number) {
+    peerDown.call(this, peer, true); // as if every lost peer's process were known to be gone
+  }, /lock L\d granted to app \S+ while app \S+ holds it/, 'faults', 3000); // a rare race: a break while a lock is held and waited for
 });
 
 test('the checker catches a barrier that releases before every party arrived', () => {

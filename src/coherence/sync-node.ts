@@ -47,6 +47,8 @@ export class SyncNode {
   private readonly parked = new Map<number, Array<{ send(): void; fail: Done }>>();
   /** Locks this node's apps hold at other homes: lost if the home is. */
   private readonly held = new Map<string, Party>();
+  /** Unreachable peers whose apps' locks do not pass on yet, with the token of their incident. */
+  private readonly quarantined = new Map<number, object>();
   private nextToken = 1;
 
   private readonly self: number;
@@ -56,13 +58,15 @@ export class SyncNode {
     private readonly nodes: readonly number[],
     private readonly clock: Clock,
     private readonly graceMs: number,
+    /** How long locks held by an unreachable node's apps stay theirs (see peerDown). */
+    private readonly quarantineMs: number,
     private readonly log: Logger,
     /** Tells a local app something it did not ask (its lock was lost with its home). */
     private readonly notify: (app: number, message: string, data: unknown) => void,
   ) {
     this.self = links.self;
     links.handle(SYNC_TYPE, (peer, message) => this.receive(peer, message));
-    links.onPeerDown((peer) => this.peerDown(peer));
+    links.onPeerDown((peer, byPeer) => this.peerDown(peer, byPeer));
     links.onPeerUp((peer) => this.peerUp(peer));
   }
 
@@ -92,7 +96,8 @@ export class SyncNode {
     if (home === this.self) return this.serve(party, call, done);
     this.remote(home, party, call, (err) => {
       if (call.op === 'lock' && !err) this.held.set(call.name, party);
-      if (call.op === 'unlock') this.held.delete(call.name);
+      // Another app of this node may have taken the lock meanwhile: only the caller's hold ends.
+      if (call.op === 'unlock' && this.held.get(call.name)?.app === party.app) this.held.delete(call.name);
       done(err);
     });
   }
@@ -163,8 +168,26 @@ export class SyncNode {
     }
   }
 
-  private peerDown(peer: number): void {
-    this.service.forget((p) => p.node === peer, (p) => `pid ${p.pid} on node ${p.node}, which was lost`);
+  /**
+   * A peer is unreachable. Its apps' waits end at once. The locks its apps hold pass on
+   * only once they must have been told their locks are lost: at once when the peer's
+   * process is gone, else after `quarantineMs`, by which time its own heartbeat timeout
+   * has told them (or when it is back, having heard of the loss first). Passing a lock
+   * any sooner would let two apps hold it at once.
+   */
+  private peerDown(peer: number, byPeer: boolean): void {
+    const ofPeer = (p: Party) => p.node === peer;
+    this.service.withdraw(ofPeer);
+    if (byPeer) {
+      this.releaseHeldBy(peer);
+    } else {
+      const token = {};
+      this.quarantined.set(peer, token);
+      this.clock.after(this.quarantineMs, () => {
+        if (this.quarantined.get(peer) !== token) return;
+        this.releaseHeldBy(peer);
+      });
+    }
     for (const [token, p] of this.pending) {
       if (p.home !== peer) continue;
       this.pending.delete(token);
@@ -178,7 +201,13 @@ export class SyncNode {
     }
   }
 
+  private releaseHeldBy(peer: number): void {
+    this.quarantined.delete(peer);
+    this.service.release((p) => p.node === peer, (p) => `pid ${p.pid} on node ${p.node}, which was lost`);
+  }
+
   private peerUp(peer: number): void {
+    if (this.quarantined.has(peer)) this.releaseHeldBy(peer);
     const list = this.parked.get(peer);
     this.parked.delete(peer);
     for (const entry of list ?? []) entry.send();

@@ -81,16 +81,26 @@ export class SyncService {
 
   /** Parties that match `gone` went away: their locks pass on (the next waiter told), their waits end. */
   forget(gone: (p: Party) => boolean, why: (p: Party) => string): void {
+    this.withdraw(gone);
+    this.release(gone, why);
+  }
+
+  /** Parties that match `gone` wait no more: their places in lock queues and their barrier arrivals go. */
+  withdraw(gone: (p: Party) => boolean): void {
+    for (const lock of this.locks.values()) lock.queue = lock.queue.filter((w) => !gone(w.party));
+    for (const [name, b] of this.barriers) {
+      b.arrived = b.arrived.filter((w) => !gone(w.party));
+      if (b.arrived.length === 0) this.barriers.delete(name);
+    }
+  }
+
+  /** The locks that parties matching `gone` hold pass on; the next waiter is told with EOWNERDEAD. */
+  release(gone: (p: Party) => boolean, why: (p: Party) => string): void {
     for (const [name, lock] of this.locks) {
-      lock.queue = lock.queue.filter((w) => !gone(w.party));
       if (!lock.holder || !gone(lock.holder)) continue;
       const told = lock.queue.shift();
       told?.done(new NaplusError('EOWNERDEAD', `The holder of lock '${name}' (${why(lock.holder)}) died; the data it protects may be inconsistent. The lock is free: take it again`));
       this.pass(name, lock);
-    }
-    for (const [name, b] of this.barriers) {
-      b.arrived = b.arrived.filter((w) => !gone(w.party));
-      if (b.arrived.length === 0) this.barriers.delete(name);
     }
   }
 }

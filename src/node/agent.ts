@@ -122,7 +122,7 @@ export class NodeAgent {
         holdMs: HOLD_MS, graceMs: t.peerTimeoutMs, quarantineMs, log,
       },
     );
-    this.sync = new SyncNode(links, nodes, realClock, t.peerTimeoutMs, log, (app, message, data) => {
+    this.sync = new SyncNode(links, nodes, realClock, t.peerTimeoutMs, quarantineMs, log, (app, message, data) => {
       for (const r of this.regions.values()) r.server.notify(app, message, data);
     });
     const party = (app: AppLink) => ({ node: nodeId, app: app.id, pid: app.pid });

@@ -127,7 +127,7 @@ export class SimNode {
     );
     // A lock lost with its home is worth a warning to an operator; here it is expected.
     const syncLog = (level: string, msg: string) => world.say(`  node ${id} ${level}: ${msg}`);
-    this.sync = new SyncNode(s.endpoint, s.nodes, clock, s.graceMs, syncLog, (app, _message, data) => world.lockLost(this, app, (data as { lock: string }).lock));
+    this.sync = new SyncNode(s.endpoint, s.nodes, clock, s.graceMs, s.quarantineMs, syncLog, (app, _message, data) => world.lockLost(this, app, (data as { lock: string }).lock));
   }
 
   /** The region's protocol (sequential: MSI). */
