@@ -40,16 +40,25 @@ export interface LocalClusterFiles {
   segments: string[];
 }
 
-/** Asks the kernel for a free TCP port on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
+/**
+ * A TCP port free on 127.0.0.1 now, for a node to listen on later. Drawn below the
+ * kernel's ephemeral range (32768 and up here), which every outgoing connection on the
+ * machine draws from, so that nothing else takes it meanwhile; checked by binding it.
+ */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const srv = net.createServer();
+        srv.once('error', reject);
+        srv.listen(port, '127.0.0.1', () => srv.close(() => resolve()));
+      });
+      return port;
+    } catch (err) {
+      if (attempt >= 50) throw err;
+    }
+  }
 }
 
 /** Writes the cluster file and secret; segments are sized to exactly what they must hold. */

@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CoherenceCodec, COHERENCE_TYPE } from '../src/coherence/codec.js';
-import { Flag, Op, type Msg } from '../src/coherence/protocol.js';
+import { Flag, LAST_OP, Op, type Msg } from '../src/coherence/protocol.js';
 import type { NaplusError } from '../src/errors.js';
 
 const regions = [{ pages: 100, pageSize: 4096, slots: 60 }, { pages: 10, pageSize: 8192, slots: 10 }];
@@ -64,7 +64,7 @@ test('every bad field is refused with EPROTO, naming it', () => {
   refused(Buffer.alloc(0), undefined, /not a list of 16-byte ops/);
   refused(Buffer.alloc(17), undefined, /not a list of 16-byte ops/);
   refused(op({ op: 0 }), undefined, /coherence op 0/);
-  refused(op({ op: 12 }), undefined, /coherence op 12/);
+  refused(op({ op: LAST_OP + 1 }), undefined, new RegExp(`coherence op ${LAST_OP + 1}`));
   refused(op({ flags: 8 }), undefined, /coherence flags 8/);
   refused(op({ region: 2 }), undefined, /region #2 \(the cluster file has 2\)/);
   refused(op({ page: 100 }), undefined, /page 100 of region #0, which has 100/);

@@ -155,6 +155,17 @@ export class Region {
     await this.attached.call('barrier', { name, parties });
   }
 
+  /**
+   * A synchronization point on its own: resolves once every write this app's node made
+   * so far (to any region) is in its page's master copy, in the home host's segment, so
+   * that it survives the loss of any one node. `barrier()` and releasing a lock do the
+   * same before they go on. Rejects with EPEERLOST when a home stays unreachable for
+   * `peerTimeoutMs`, or when writes made since the last synchronization were lost.
+   */
+  async flush(): Promise<void> {
+    await this.attached.call('flush');
+  }
+
   async stats(): Promise<RegionStats> {
     const s = await this.attached.call<{ node: number; regions: Record<string, Record<string, number>> }>('stats');
     const r = s.regions[this.name]!;

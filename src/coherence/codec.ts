@@ -10,7 +10,7 @@
 // number, data present exactly where flagged) and throws EPROTO on anything amiss.
 import { NaplusError } from '../errors.js';
 import type { Message, PagePayload } from '../transport/index.js';
-import { Flag, Op, type Msg } from './protocol.js';
+import { FIRST_OP, Flag, LAST_OP, type Msg, type Op } from './protocol.js';
 
 export const COHERENCE_TYPE = 1;
 const OP_BYTES = 16;
@@ -92,7 +92,7 @@ export class CoherenceCodec {
       const page = buf.readUInt32LE(off + 4);
       const slot = buf.readUInt32LE(off + 8);
       const home = buf.readUInt16LE(off + 12);
-      if (op < Op.GetS || op > Op.Here) throw protocolError(`coherence op ${op}`);
+      if (op < FIRST_OP || op > LAST_OP) throw protocolError(`coherence op ${op}`);
       if ((flags & ~ALL_FLAGS) !== 0) throw protocolError(`coherence flags ${flags}`);
       const shape = this.regions[region];
       if (!shape) throw protocolError(`region #${region} (the cluster file has ${this.regions.length})`);

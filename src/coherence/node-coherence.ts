@@ -7,7 +7,7 @@
 // class over its own links and clock.
 import type { Message } from '../transport/index.js';
 import { CoherenceCodec, COHERENCE_TYPE } from './codec.js';
-import { Op, type CacheMemory, type Clock, type Links, type MasterStore, type Msg, type ProtocolCounters, type RegionProtocol, type Topology, type Wire } from './protocol.js';
+import { Op, type CacheMemory, type Clock, type Completion, type DirectoryStore, type Links, type MasterStore, type Msg, type ProtocolCounters, type RegionProtocol, type Topology, type Wire } from './protocol.js';
 import type { Logger } from '../log.js';
 import { PROTOCOLS, type ProtocolName } from './protocols.js';
 import { StaticHomes } from './homes.js';
@@ -28,6 +28,8 @@ export interface CoherentRegion {
   protocol: ProtocolName;
   memory: CacheMemory;
   master: MasterStore;
+  /** Owners of the pages homed on this node, kept where they outlive its process. */
+  directory: DirectoryStore;
 }
 
 export interface CoherenceOptions {
@@ -78,7 +80,7 @@ export class NodeCoherence {
       homes: p.kind === 'first-touch' ? this.learners[i]! : new StaticHomes(p.home, p.slot),
     }));
     this.protocols = regions.map((r, region) => PROTOCOLS[r.protocol]({
-      region, pages: r.pages, topology: this.topologies[region]!, wire: this.wire, memory: r.memory, master: r.master, clock,
+      region, pages: r.pages, topology: this.topologies[region]!, wire: this.wire, memory: r.memory, master: r.master, directory: r.directory, clock,
       holdMs: o.holdMs, graceMs: o.graceMs, quarantineMs: o.quarantineMs, log: o.log,
     }));
     links.handle(COHERENCE_TYPE, (peer, message) => this.receive(peer, message));
@@ -130,7 +132,6 @@ export class NodeCoherence {
         for (const m of msgs) this.dispatch(to, m);
         continue;
       }
-      if (!this.o.links.isUp(to)) continue; // the protocol hears of it through peerDown
       for (const message of this.codec.encode(msgs)) this.o.links.send(to, message);
     }
   }
@@ -155,6 +156,26 @@ export class NodeCoherence {
   private peerUp(peer: number): void {
     for (const p of this.protocols) p.peerUp(peer);
     for (const l of this.learners) l?.peerUp(peer);
+  }
+
+  /**
+   * A synchronization point for the whole node: every region's writes so far reach their
+   * master copies before `done` is called (with the first failure, if any).
+   */
+  release(done: Completion): void {
+    let left = this.protocols.length;
+    let failed = false;
+    if (left === 0) return done();
+    for (const p of this.protocols) {
+      p.release((err) => {
+        if (failed) return;
+        if (err !== undefined) {
+          failed = true;
+          return done(err);
+        }
+        if (--left === 0) done();
+      });
+    }
   }
 
   counters(region: number): ProtocolCounters {

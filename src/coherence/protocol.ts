@@ -36,7 +36,25 @@ export const enum Op {
   Where = 10,
   /** manager → node: the page's home and slot (assigned to the asker's host on first touch). */
   Here = 11,
+  /** cache → home: my dirty copy, to write into the master copy; I keep the page (a synchronization). */
+  Clean = 12,
+  /** home → cache: your Clean is in the master copy. */
+  Cleaned = 13,
+  /** cache → restarted home: I hold this page of yours exclusively (kept while you were gone). */
+  Held = 14,
+  /** cache → home: that was every page of yours I hold (the end of my Held reports). */
+  Reported = 15,
+  /** home → cache: your Held report came too late; the page is no longer yours. */
+  Disown = 16,
+  /** cache → home: answer once you have taken in everything I sent before (a synchronization). */
+  Fence = 17,
+  /** home → cache: every message you sent before your Fence is taken in (its data is in the master copies). */
+  Fenced = 18,
 }
+
+/** Ops a page protocol may send (first and last), for the codec's bounds check. */
+export const FIRST_OP = Op.GetS;
+export const LAST_OP = Op.Fenced;
 
 export const Flag = {
   /** The page's bytes travel with the message. */
@@ -150,6 +168,12 @@ export interface CacheMemory {
   protect(page: number): void;
   /** Every app loses `page`. */
   drop(page: number): void;
+  /**
+   * `page` is dropped and its writes since the last synchronization are lost (its home
+   * was cut off and will go back to its master copy): every app of this node that maps
+   * it takes SIGBUS at its next access, so nobody reads the older bytes unknowing.
+   */
+  lose(page: number, reason: string): void;
   /** The protocol permits more on `page` now (see PageProtocol.permits): resolve what waits on it. */
   granted(page: number, grant: Grant): void;
   /** `page` cannot be had: fail what waits on it. */
@@ -162,6 +186,21 @@ export interface MasterStore {
   read(pages: readonly number[]): Uint8Array[];
   write(page: number, data: Uint8Array): void;
 }
+
+/**
+ * A home's directory entries that must outlive its process: which node owns which page
+ * homed here (kept in the host segment, beside the master copies). A restarted home
+ * learns from it which pages may be held dirty elsewhere, and asks before serving them.
+ */
+export interface DirectoryStore {
+  /** Pages homed on this node that had an owner when its last process ended: that owner's node id, and the page's slot. */
+  owned(): Array<{ page: number; owner: number; slot: number }>;
+  /** Records the owner of `page`, at its `slot` (undefined: none, the master copy is current). */
+  record(page: number, slot: number, owner: number | undefined): void;
+}
+
+/** How an asynchronous protocol operation ends: without error, or with why it failed. */
+export type Completion = (err?: string) => void;
 
 /** What the node asks of a page protocol when its apps fault. */
 export interface PageProtocol {
@@ -184,6 +223,8 @@ export interface ProtocolCounters {
   lostPages: number;
   /** Faults failed because the page's home stayed unreachable. */
   failedPages: number;
+  /** Pages written home at synchronizations. */
+  cleaned: number;
   /** Transactions open at this node as a home. */
   busyPages: number;
 }
@@ -192,6 +233,12 @@ export interface ProtocolCounters {
 export interface RegionProtocol extends PageProtocol {
   /** A protocol message for this region from `from` (this node itself included). */
   receive(from: number, msg: Msg): void;
+  /**
+   * A synchronization point: every write this node's apps made before it is in its
+   * page's master copy (the home host's segment) when `done` is called; it fails when a
+   * home stays unreachable past the grace time.
+   */
+  release(done: Completion): void;
   peerDown(peer: number, byPeer: boolean): void;
   peerUp(peer: number): void;
   /**
@@ -213,6 +260,7 @@ export interface ProtocolContext {
   wire: Wire;
   memory: CacheMemory;
   master: MasterStore;
+  directory: DirectoryStore;
   clock: Clock;
   /** How long a fresh grant is kept before it can be taken away (see sequential/cache.ts). */
   holdMs: number;

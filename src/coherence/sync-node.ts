@@ -8,7 +8,7 @@ import { NaplusError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Message } from '../transport/index.js';
 import { SyncService, type Done, type Party } from './sync-service.js';
-import type { Clock, Links } from './protocol.js';
+import type { Clock, Completion, Links } from './protocol.js';
 
 export const SYNC_TYPE = 2;
 
@@ -63,6 +63,8 @@ export class SyncNode {
     private readonly log: Logger,
     /** Tells a local app something it did not ask (its lock was lost with its home). */
     private readonly notify: (app: number, message: string, data: unknown) => void,
+    /** Makes every write this node's apps made so far durable (coherence: NodeCoherence.release). */
+    private readonly release: (done: Completion) => void,
   ) {
     this.self = links.self;
     links.handle(SYNC_TYPE, (peer, message) => this.receive(peer, message));
@@ -83,12 +85,28 @@ export class SyncNode {
     this.call(party, { op: 'lock', name }, done);
   }
 
+  /**
+   * Releasing a lock is a synchronization: what the app wrote is durable before the lock
+   * passes on. If it cannot be made so, the lock still passes on (its waiters would
+   * otherwise wait for ever), and the call fails saying which writes may be lost.
+   */
   unlock(party: Party, name: string, done: Done): void {
-    this.call(party, { op: 'unlock', name }, done);
+    this.release((err) => this.call(party, { op: 'unlock', name }, (unlockErr) => done(unlockErr ?? (err === undefined ? undefined : notDurable(err)))));
   }
 
+  /** Arriving at a barrier is a synchronization too. */
   barrier(party: Party, name: string, parties: number, done: Done): void {
-    this.call(party, { op: 'barrier', name, parties }, done);
+    this.durably(done, () => this.call(party, { op: 'barrier', name, parties }, done));
+  }
+
+  /** A synchronization on its own (region.flush()). */
+  flush(done: Done): void {
+    this.durably(done, () => done());
+  }
+
+  /** Runs `then` once this node's writes are durable; fails `done` if they cannot be made so. */
+  private durably(done: Done, then: () => void): void {
+    this.release((err) => (err === undefined ? then() : done(notDurable(err))));
   }
 
   private call(party: Party, call: Call, done: Done): void {
@@ -212,6 +230,10 @@ export class SyncNode {
     this.parked.delete(peer);
     for (const entry of list ?? []) entry.send();
   }
+}
+
+function notDurable(why: string): NaplusError {
+  return new NaplusError('EPEERLOST', `The writes made before this synchronization could not all be made durable: ${why}`);
 }
 
 function validMessage(m: unknown): m is SyncMessage {

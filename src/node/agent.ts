@@ -21,6 +21,7 @@ import type { Done } from '../coherence/sync-service.js';
 import type { AppLink } from './region.js';
 import { realClock } from './clock.js';
 import { transportLinks } from './links.js';
+import { SegmentDirectory } from './segment-directory.js';
 
 /** Bytes of a transport page; every region's page size is a multiple of it. */
 const WIRE_PAGE = 4096;
@@ -116,15 +117,17 @@ export class NodeAgent {
         protocol: 'sequential',
         memory: service,
         master: service.masters,
+        directory: new SegmentDirectory(this.segment!, service.config.name, nodes, nodeId),
       })),
       {
         nodes, links, clock: realClock, wirePageSize: WIRE_PAGE, maxDataBytes: 1 << 20,
         holdMs: HOLD_MS, graceMs: t.peerTimeoutMs, quarantineMs, log,
       },
     );
-    this.sync = new SyncNode(links, nodes, realClock, t.peerTimeoutMs, quarantineMs, log, (app, message, data) => {
+    const notify = (app: number, message: string, data: unknown) => {
       for (const r of this.regions.values()) r.server.notify(app, message, data);
-    });
+    };
+    this.sync = new SyncNode(links, nodes, realClock, t.peerTimeoutMs, quarantineMs, log, notify, (done) => this.coherence!.release(done));
     const party = (app: AppLink) => ({ node: nodeId, app: app.id, pid: app.pid });
     services.forEach((service, index) => {
       const region = service.config;
@@ -136,6 +139,7 @@ export class NodeAgent {
       server.handlers.set('lock', (app, args) => promised((done) => this.sync.lock(party(app), String(args.name), done)));
       server.handlers.set('unlock', (app, args) => promised((done) => this.sync.unlock(party(app), String(args.name), done)));
       server.handlers.set('barrier', (app, args) => promised((done) => this.sync.barrier(party(app), String(args.name), Number(args.parties), done)));
+      server.handlers.set('flush', () => promised((done) => this.sync.flush(done)));
       server.onDetach = (app) => this.sync.appGone(party(app));
       this.regions.set(region.name, { index, service, server });
       log('info', `region ${region.name} ready: ${formatSize(region.size)}, ${region.pageSize}-byte pages, cache ${formatSize(service.cacheLimitPages * region.pageSize)}`);

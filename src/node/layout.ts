@@ -123,6 +123,12 @@ export class RegionLayout {
 /** The name of a first-touch region's table area in the segment. */
 export const tableAreaName = (region: string): string => `${region}#homes`;
 
+/** The name of the area that records the owners of a region's pages homed on the host (SegmentDirectory). */
+export const directoryAreaName = (region: string): string => `${region}#owners`;
+
+/** Bytes of one directory entry: u16 owner index + 1 | u16 home index + 1 | u32 page. */
+export const DIRECTORY_ENTRY_BYTES = 8;
+
 export interface RegionArea {
   name: string;
   /** Byte offset of the region's area in this host's segment. */
@@ -146,8 +152,10 @@ export function planSegment(layouts: RegionLayout[], host: string): SegmentPlan 
     offset += length;
   };
   for (const l of layouts) {
-    add(l.region.name, l.hostPages.get(host)! * l.region.pageSize);
+    const slots = l.hostPages.get(host)!;
+    add(l.region.name, slots * l.region.pageSize);
     if (l.firstTouch) add(tableAreaName(l.region.name), l.tableAreaBytes(host));
+    add(directoryAreaName(l.region.name), Math.ceil((slots * DIRECTORY_ENTRY_BYTES) / 4096) * 4096);
   }
   return { host, areas, needed: offset };
 }

@@ -78,6 +78,22 @@ export class Mapper {
     }
   }
 
+  /**
+   * Every app takes SIGBUS at its next access to `page` (dropped from the memfd first):
+   * the page is poisoned in each app's mapping (UFFDIO_POISON, Linux 6.6), or, on older
+   * kernels, the app is sent SIGBUS now.
+   */
+  poison(page: number, reason: string): void {
+    for (const app of this.apps.values()) {
+      this.log('warn', `app ${app.pid}: page ${page} is poisoned (its next access takes SIGBUS): ${reason}`);
+      try {
+        app.uffd.poison(app.base + page * this.pageSize, this.pageSize);
+      } catch {
+        process.kill(app.pid, 'SIGBUS');
+      }
+    }
+  }
+
   /** No app may write `page` until a fix lifts it again. Queued fixes land first, never after. */
   protect(page: number): void {
     this.flush();

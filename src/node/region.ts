@@ -156,6 +156,11 @@ export class RegionService implements CacheMemory {
     this.intake.failed(page, reason);
   }
 
+  lose(page: number, reason: string): void {
+    this.drop(page);
+    this.mapper.poison(page, reason);
+  }
+
   // ---- apps ----------------------------------------------------------------------
 
   addApp(app: AppLink): void {

@@ -10,7 +10,8 @@ import { formatSize, type HostConfig } from '../config.js';
 import { SEGMENT_HEADER_BYTES, checkSegmentSize, type RegionArea, type SegmentPlan } from './layout.js';
 
 const MAGIC = Buffer.from('NAPLUSSG');
-const LAYOUT_VERSION = 1;
+/** 2: each region's area has the owners of its pages beside them (SegmentDirectory). */
+const LAYOUT_VERSION = 2;
 
 interface Header {
   cluster: string;

@@ -87,8 +87,13 @@ export async function makeCluster(opts: ClusterOptions): Promise<TestCluster> {
     },
   };
   if (opts.start !== false) {
-    for (const n of files.nodes) await cluster.start(n.id);
-    await cluster.linked();
+    try {
+      for (const n of files.nodes) await cluster.start(n.id);
+      await cluster.linked();
+    } catch (err) {
+      await cluster.close(); // the nodes that did start must not outlive the test
+      throw err;
+    }
   }
   return cluster;
 }

@@ -1,12 +1,20 @@
-// The cache side of one region on one node: this node's state of every page (I/S/M),
-// the requests it has made, and its answers to its homes. Page data and app mappings
-// are the CacheMemory's business; this class decides when they change.
+// The cache side of one region on one node: this node's state of every page, the
+// requests it has made, and its answers to its homes. Page data and app mappings are
+// the CacheMemory's business; this class decides when they change.
+//
+// States (MESI, with the directory at the home): Invalid; Shared (a read-only copy);
+// Exclusive (the only copy, clean: its bytes are in the master copy; mapped read-only,
+// so the first write after a synchronization faults, and only then turns it Modified,
+// with no message); Modified (the only copy, dirty).
 //
 // Rules that keep it correct:
 // - Write permission is taken from the apps (protect) before a dirty page is copied
 //   out, so no store lands after the copy that goes home.
 // - A dirty page goes home through the segment when the home shares our host (no page
 //   data on the wire), in the message otherwise.
+// - A synchronization (release) writes every Modified page home and makes it Exclusive;
+//   it is done once every one of them is in its master copy, so what an app wrote before
+//   a barrier, an unlock or a flush survives the loss of this node.
 // - A page granted a moment ago is kept for `holdMs` before an Inv or Down takes it
 //   away, so the app whose fault was just served gets to make its access: without
 //   this, two nodes contending for a page can take it from each other forever without
@@ -14,17 +22,24 @@
 //   nothing else about a page until this node has acknowledged.
 // - When a home is unreachable, requests for its pages wait (parked) for it to come
 //   back, for at most `graceMs`; then the faults fail (the app gets SIGBUS), so nothing
-//   hangs forever. Copies of its pages are dropped at once: its directory has
-//   forgotten this node, so keeping them would break coherence.
-import { Flag, Op, type Access, type CacheMemory, type Clock, type Homes, type Msg, type Topology, type Wire } from '../protocol.js';
+//   hangs forever.
+// - A home whose process died (it restarts on its segment) forgot nothing that matters:
+//   read copies are dropped, but the pages this node holds exclusively are kept, and
+//   reported to the new process when it is up (Held), which takes them as this node's
+//   again; so no write is lost with a home. A home that is only cut off (stopped,
+//   partitioned) goes back to its master copies once its quarantine is over: every copy
+//   of its pages is dropped here, and a dirty one is *lost* (the apps are told, with
+//   SIGBUS at their next access, rather than left to read older bytes).
+import { Flag, Op, type Access, type CacheMemory, type Clock, type Completion, type Homes, type Msg, type Topology, type Wire } from '../protocol.js';
 import type { Logger } from '../../log.js';
 import type { FaultSource } from '../../trace/fault-event.js';
 
-/** This node's state of a page: no copy, a read-only copy, or the only (writable) copy. */
+/** This node's state of a page. */
 export const enum PageState {
   Invalid = 0,
   Shared = 1,
-  Modified = 2,
+  Exclusive = 2,
+  Modified = 3,
 }
 
 const WANT_S = 1;
@@ -33,17 +48,29 @@ const WANT_M = 2;
 export interface CacheOptions {
   /** How long a page granted to this node is kept before an Inv or Down is honoured. */
   holdMs: number;
-  /** How long requests wait for an unreachable home before their faults fail. */
+  /** How long requests (and synchronizations) wait for an unreachable home before they fail. */
   graceMs: number;
 }
 
 export interface CacheCounters {
   /** Inv/Down answered late because the page had just been granted. */
   held: number;
-  /** Dirty pages dropped because their home was lost (their writes are lost). */
+  /** Dirty pages dropped because their home was cut off (their writes since the last synchronization are lost). */
   lostPages: number;
   /** Faults failed because the page's home stayed unreachable. */
   failedPages: number;
+  /** Pages written home at synchronizations. */
+  cleaned: number;
+}
+
+/** A synchronization waiting for its pages to reach their master copies. */
+interface Release {
+  pages: Set<number>;
+  /** Fences sent for it and not answered yet. */
+  fences: number;
+  done: Completion;
+  /** A grace timer runs (a home went away meanwhile). */
+  expiring: boolean;
 }
 
 export class CacheController {
@@ -57,8 +84,25 @@ export class CacheController {
   private readonly parked = new Map<number, Map<number, number>>();
   /** Homes whose parked requests have an expiry timer running. */
   private readonly expiring = new Set<number>();
+  /** Pages sent home by a Clean not yet answered (Cleaned). */
+  private readonly cleaning = new Set<number>();
+  private releases: Release[] = [];
+  /**
+   * Homes on other hosts this node sent page data to (answering an Inv or Down, or
+   * evicting) since its last synchronization: that data is durable only once the home has
+   * taken it in, so a synchronization fences each of them (Fence, answered by Fenced).
+   */
+  private readonly handedOff = new Set<number>();
+  /** Releases waiting for each home's answers to their fences, in the order sent. */
+  private readonly fencing = new Map<number, Release[]>();
+  /**
+   * Why writes made since the last synchronization were lost here (a dirty page lost, or
+   * data a home may never have taken in): the next synchronization fails, saying so, so
+   * that no app believes them durable.
+   */
+  private losses: string[] = [];
   private readonly host: string;
-  readonly counters: CacheCounters = { held: 0, lostPages: 0, failedPages: 0 };
+  readonly counters: CacheCounters = { held: 0, lostPages: 0, failedPages: 0, cleaned: 0 };
 
   constructor(
     private readonly region: number,
@@ -78,7 +122,7 @@ export class CacheController {
 
   permits(page: number, access: Access): boolean {
     const s = this.state[page]!;
-    return s === PageState.Modified || (s === PageState.Shared && access === 'read');
+    return access === 'read' ? s !== PageState.Invalid : s === PageState.Modified;
   }
 
   /** A fault needs `page` readable or writable; the memory hears back through granted/failed. */
@@ -88,6 +132,11 @@ export class CacheController {
     if (access === 'read') {
       if (s !== PageState.Invalid || p !== 0) return; // an M request satisfies reads too
       this.pending[page] = WANT_S;
+    } else if (s === PageState.Exclusive) {
+      // The only copy, clean: writing it makes it dirty, and nobody needs to be asked.
+      this.state[page] = PageState.Modified;
+      this.memory.granted(page, { source: 'cache', wireBytes: 0, arrived: false, upgrade: false });
+      return;
     } else {
       if (s === PageState.Modified || p & WANT_M) return;
       this.pending[page] = p | WANT_M;
@@ -114,10 +163,14 @@ export class CacheController {
     return this.topology.homes;
   }
 
+  private homedWith(page: number): boolean {
+    return this.topology.hostOf(this.homes.homeOf(page)!) === this.host;
+  }
+
   /** Handles a message from a page's home. */
   receive(from: number, msg: Msg): void {
     const { page } = msg;
-    if (this.homes.homeOf(page) !== from) {
+    if (msg.op !== Op.Fenced && this.homes.homeOf(page) !== from) {
       this.log('warn', `region #${this.region}: node ${from} sent op ${msg.op} for page ${page}, which it does not home; ignored`);
       return;
     }
@@ -130,6 +183,15 @@ export class CacheController {
       case Op.Down:
         if (this.held(msg)) return;
         this.answer(msg);
+        return;
+      case Op.Cleaned:
+        this.cleaned(page);
+        return;
+      case Op.Fenced:
+        this.fenced(from);
+        return;
+      case Op.Disown:
+        this.disowned(from, page);
         return;
       default:
         this.log('warn', `region #${this.region}: node ${from} sent op ${msg.op} to a cache; ignored`);
@@ -157,7 +219,8 @@ export class CacheController {
     }
     let level: PageState;
     if (msg.op === Op.GrantS) {
-      if (before === PageState.Modified) this.memory.protect(page);
+      // A copy we held exclusively stays ours (the home answers an owner's GetS with GrantM).
+      if (before >= PageState.Exclusive) this.memory.protect(page);
       level = PageState.Shared;
       this.pending[page]! &= ~WANT_S;
     } else {
@@ -188,10 +251,8 @@ export class CacheController {
     const s = this.state[page]!;
     let flags = 0;
     let data: Uint8Array | undefined;
-    if (s === PageState.Modified) {
-      this.memory.protect(page);
-      ({ flags, data } = this.saveDirty(page));
-    }
+    // An Exclusive page is write-protected in the apps already, and clean: nothing to save.
+    if (s === PageState.Modified) ({ flags, data } = this.saveDirty(page));
     if (msg.op === Op.Down) {
       if (s !== PageState.Invalid) {
         this.state[page] = PageState.Shared;
@@ -201,12 +262,19 @@ export class CacheController {
       this.memory.drop(page);
       this.state[page] = PageState.Invalid;
     }
-    this.toHome(page, Op.Ack, flags, data);
+    this.handOff(page, Op.Ack, flags, data);
   }
 
-  /** A dirty page's bytes on their way home: through the shared segment, or in the message. */
+  /** Sends `op` home; with data, the home is one a synchronization must fence. */
+  private handOff(page: number, op: Op, flags: number, data: Uint8Array | undefined): void {
+    if (data) this.handedOff.add(this.homes.homeOf(page)!);
+    this.toHome(page, op, flags, data);
+  }
+
+  /** A dirty page's bytes on their way home (apps may no longer write it): through the shared segment, or in the message. */
   private saveDirty(page: number): { flags: number; data?: Uint8Array } {
-    if (this.topology.hostOf(this.homes.homeOf(page)!) === this.host) {
+    this.memory.protect(page);
+    if (this.homedWith(page)) {
       this.memory.writeBack(page);
       return { flags: 0 };
     }
@@ -218,64 +286,191 @@ export class CacheController {
    * when the page is in a transaction and cannot go now.
    */
   evict(page: number): boolean {
-    if (this.pending[page] !== 0 || this.deferred.has(page)) return false;
+    if (this.pending[page] !== 0 || this.deferred.has(page) || this.cleaning.has(page)) return false;
     const s = this.state[page]!;
     if (s === PageState.Invalid) return true;
+    // A page held for a home that is away stays: its home must hear of it, its data must reach it.
+    if (s >= PageState.Exclusive && !this.wire.isUp(this.homes.homeOf(page)!)) return false;
     let flags = 0;
     let data: Uint8Array | undefined;
-    if (s === PageState.Modified) {
-      this.memory.protect(page);
-      ({ flags, data } = this.saveDirty(page));
-    }
+    if (s === PageState.Modified) ({ flags, data } = this.saveDirty(page));
     this.memory.drop(page);
     this.state[page] = PageState.Invalid;
-    this.toHome(page, s === PageState.Modified ? Op.PutM : Op.PutS, flags, data);
+    // The home must hear that its owner gave the page up, dirty or clean.
+    this.handOff(page, s >= PageState.Exclusive ? Op.PutM : Op.PutS, flags, data);
     return true;
   }
 
-  /** Clean stop: every dirty page goes home. Returns how many did. */
+  // ---- synchronization ---------------------------------------------------------------
+
+  /**
+   * Writes every Modified page home, keeping it Exclusive, and fences every home that
+   * was handed data since the last synchronization; `done` once all of it is in the
+   * master copies.
+   */
+  release(done: Completion): void {
+    if (this.losses.length > 0) {
+      const why = this.losses.join('; ');
+      this.losses = [];
+      return done(why);
+    }
+    const r: Release = { pages: new Set(), fences: 0, done, expiring: false };
+    for (let page = 0; page < this.pages; page++) {
+      if (this.state[page] !== PageState.Modified) continue;
+      if (this.homedWith(page)) {
+        this.memory.protect(page);
+        this.memory.writeBack(page);
+        this.state[page] = PageState.Exclusive;
+        this.counters.cleaned++;
+      } else {
+        // Sent now, or once its home is back (peerUp); the release fails if it is not in time.
+        if (this.wire.isUp(this.homes.homeOf(page)!)) this.clean(page);
+        r.pages.add(page);
+      }
+    }
+    for (const page of this.cleaning) r.pages.add(page); // sent by an earlier release: this one waits for it too
+    for (const home of this.handedOff) {
+      this.wire.send(home, { op: Op.Fence, flags: 0, region: this.region, page: 0 });
+      const q = this.fencing.get(home);
+      if (q) q.push(r);
+      else this.fencing.set(home, [r]);
+      r.fences++;
+    }
+    this.handedOff.clear();
+    if (r.pages.size === 0 && r.fences === 0) return done();
+    this.releases.push(r);
+    for (const page of r.pages) if (!this.wire.isUp(this.homes.homeOf(page)!)) this.expireLater(r);
+  }
+
+  /** Sends a Modified page's bytes to its home on another host; the page is Exclusive from now on. */
+  private clean(page: number): void {
+    this.memory.protect(page);
+    this.toHome(page, Op.Clean, Flag.Data, this.memory.copyOut(page));
+    this.state[page] = PageState.Exclusive;
+    this.cleaning.add(page);
+  }
+
+  private cleaned(page: number): void {
+    if (!this.cleaning.delete(page)) return;
+    this.counters.cleaned++;
+    this.settleReleases(page);
+  }
+
+  /** `page` needs no more waiting for (it is home, or it failed): completes the releases it held up. */
+  private settleReleases(page: number, error?: string): void {
+    for (const r of [...this.releases]) {
+      if (!r.pages.has(page)) continue;
+      if (error !== undefined) this.finish(r, error);
+      else {
+        r.pages.delete(page);
+        this.finishIfDone(r);
+      }
+    }
+  }
+
+  private fenced(home: number): void {
+    const r = this.fencing.get(home)?.shift();
+    if (!r) return;
+    r.fences--;
+    this.finishIfDone(r);
+  }
+
+  private finishIfDone(r: Release): void {
+    if (r.pages.size === 0 && r.fences === 0) this.finish(r);
+  }
+
+  private finish(r: Release, error?: string): void {
+    const i = this.releases.indexOf(r);
+    if (i < 0) return;
+    this.releases.splice(i, 1);
+    r.done(error);
+  }
+
+  /** A release waits at most the grace time for homes that went away. */
+  private expireLater(r: Release): void {
+    if (r.expiring) return;
+    r.expiring = true;
+    this.clock.after(this.options.graceMs, () => {
+      const page = r.pages.values().next().value;
+      if (page === undefined) return;
+      this.finish(r, `page ${page} of region #${this.region} could not be written home: its home, node ${this.homes.homeOf(page)}, has been unreachable for ${this.options.graceMs} ms`);
+    });
+  }
+
+  /** Clean stop: every page held exclusively goes home. Returns how many did. */
   flush(): number {
     let n = 0;
     for (let page = 0; page < this.pages; page++) {
-      if (this.state[page] !== PageState.Modified || !this.wire.isUp(this.homes.homeOf(page)!)) continue;
+      if (this.state[page]! < PageState.Exclusive || !this.wire.isUp(this.homes.homeOf(page)!)) continue;
       const held = this.deferred.get(page);
       if (held) {
         // No more holding: the Inv or Down it waited with takes the page home now.
         this.deferred.delete(page);
         this.answer(held);
       }
-      if (this.state[page] === PageState.Modified) this.evict(page);
+      if (this.cleaning.delete(page)) this.settleReleases(page, 'this node is stopping');
+      if (this.state[page]! >= PageState.Exclusive) this.evict(page);
       n++;
     }
     return n;
   }
 
+  // ---- homes lost and back -------------------------------------------------------------
+
   /**
-   * `node` is unreachable. Its directory forgets this node, so this node forgets its
-   * pages: copies dropped (dirty ones are lost, and logged), requests parked until it
-   * is back or the grace time is over.
+   * `node` is unreachable. If its process died (`byPeer`), it comes back on its segment
+   * and asks who holds what: the pages held exclusively here stay (reported when it is
+   * back), read copies go. If it is only cut off, it goes back to its master copies after
+   * its quarantine: every copy goes, and dirty ones are lost (their apps told). Requests
+   * wait for it (parked) for at most the grace time.
    */
-  peerDown(node: number): void {
+  peerDown(node: number, byPeer: boolean): void {
     let lost = 0;
     for (let page = 0; page < this.pages; page++) {
       if (this.homes.homeOf(page) !== node) continue;
       this.deferred.delete(page);
       const s = this.state[page]!;
-      if (s !== PageState.Invalid) {
-        if (s === PageState.Modified) lost++;
+      const unconfirmed = this.cleaning.delete(page); // its Clean may never have arrived
+      if (byPeer && s >= PageState.Exclusive) {
+        if (unconfirmed) this.state[page] = PageState.Modified; // not known to be home: dirty still
+      } else if (s === PageState.Modified || unconfirmed) {
+        lost++;
+        this.memory.lose(page, `its home, node ${node}, was cut off while this node held the page dirty; the writes made since the last synchronization are lost`);
+        this.state[page] = PageState.Invalid;
+        this.settleReleases(page, `page ${page} of region #${this.region} could not be written home: its home, node ${node}, was cut off`);
+      } else if (s !== PageState.Invalid) {
         this.memory.drop(page);
         this.state[page] = PageState.Invalid;
       }
       if (this.pending[page] !== 0) this.park(node, page);
     }
+    for (const r of this.releases) for (const page of r.pages) if (this.homes.homeOf(page) === node) this.expireLater(r);
+    const gone = `node ${node}, which was sent data of this node's, was lost before it said it had taken it in`;
+    if (this.handedOff.delete(node)) this.losses.push(gone);
+    for (const r of this.fencing.get(node) ?? []) this.finish(r, gone);
+    this.fencing.delete(node);
     if (lost > 0) {
       this.counters.lostPages += lost;
-      this.log('error', `region #${this.region}: lost node ${node} while holding ${lost} of its page(s) writable; those writes are lost`);
+      this.losses.push(`node ${node} was cut off while this node held ${lost} of its page(s) dirty`);
+      this.log('error', `region #${this.region}: node ${node} was cut off while this node held ${lost} of its page(s) dirty; the writes since the last synchronization are lost (apps get SIGBUS at their next access)`);
     }
   }
 
-  /** `node` is reachable again: the requests parked for it go out. */
+  /**
+   * `node` is reachable. First it hears which of its pages this node holds exclusively
+   * (a restarted home takes them as ours again; any other ignores the report), then the
+   * writes-back and requests that waited for it go out.
+   */
   peerUp(node: number): void {
+    for (let page = 0; page < this.pages; page++) {
+      if (this.state[page]! >= PageState.Exclusive && this.homes.homeOf(page) === node) this.toHome(page, Op.Held, 0);
+    }
+    this.wire.send(node, { op: Op.Reported, flags: 0, region: this.region, page: 0 });
+    for (const r of this.releases) {
+      for (const page of r.pages) {
+        if (this.homes.homeOf(page) === node && !this.cleaning.has(page) && this.state[page] === PageState.Modified) this.clean(page);
+      }
+    }
     const parked = this.parked.get(node);
     if (!parked) return;
     this.parked.delete(node);
@@ -284,6 +479,22 @@ export class CacheController {
       if (p & WANT_S) this.ask(page, Op.GetS);
       if (p & WANT_M) this.ask(page, Op.GetM);
     }
+  }
+
+  /** Our report of `page` came after its restarted home had given up waiting for it: the page is lost here. */
+  private disowned(home: number, page: number): void {
+    if (this.state[page]! < PageState.Exclusive) return;
+    const dirty = this.state[page] === PageState.Modified;
+    this.cleaning.delete(page);
+    this.state[page] = PageState.Invalid;
+    if (dirty) {
+      this.counters.lostPages++;
+      this.losses.push(`node ${home} restarted and gave up page ${page} before this node could report it`);
+      this.memory.lose(page, `its home, node ${home}, restarted and stopped waiting for this node before it could report the page; the writes made since the last synchronization are lost`);
+    } else {
+      this.memory.drop(page);
+    }
+    this.settleReleases(page, `page ${page} of region #${this.region} could not be written home: its home, node ${home}, gave it up`);
   }
 
   private park(home: number, page: number): void {

@@ -7,13 +7,13 @@
 // This node's side of it in two parts: the cache (cache.ts: this node's state of every
 // page and its answers to homes) and the home (home.ts: the directory of the pages
 // homed here and the serialisation of their transactions).
-import { Op, type Access, type Msg, type ProtocolContext, type ProtocolCounters, type RegionProtocol } from '../protocol.js';
+import { Op, type Access, type Completion, type Msg, type ProtocolContext, type ProtocolCounters, type RegionProtocol } from '../protocol.js';
 import { CacheController } from './cache.js';
 import { HomeDirectory } from './home.js';
 
 /** Messages a page's home handles; the others go to caches. */
 function isHomeOp(op: Op): boolean {
-  return op === Op.GetS || op === Op.GetM || op === Op.PutS || op === Op.PutM || op === Op.Ack;
+  return op === Op.GetS || op === Op.GetM || op === Op.PutS || op === Op.PutM || op === Op.Ack || op === Op.Clean || op === Op.Held || op === Op.Reported || op === Op.Fence;
 }
 
 export class SequentialProtocol implements RegionProtocol {
@@ -22,7 +22,7 @@ export class SequentialProtocol implements RegionProtocol {
 
   constructor(c: ProtocolContext) {
     this.cache = new CacheController(c.region, c.pages, c.topology, c.wire, c.memory, c.clock, { holdMs: c.holdMs, graceMs: c.graceMs }, c.log);
-    this.home = new HomeDirectory(c.region, c.pages, c.topology, c.wire, c.master, c.clock, c.quarantineMs, c.log);
+    this.home = new HomeDirectory(c.region, c.pages, c.topology, c.wire, c.master, c.directory, c.clock, c.quarantineMs, c.graceMs, c.log);
   }
 
   permits(page: number, access: Access): boolean {
@@ -42,9 +42,13 @@ export class SequentialProtocol implements RegionProtocol {
     else this.cache.receive(from, msg);
   }
 
+  release(done: Completion): void {
+    this.cache.release(done);
+  }
+
   peerDown(peer: number, byPeer: boolean): void {
     this.home.peerDown(peer, byPeer);
-    this.cache.peerDown(peer);
+    this.cache.peerDown(peer, byPeer);
   }
 
   peerUp(peer: number): void {
@@ -71,8 +75,8 @@ export class SequentialProtocol implements RegionProtocol {
   }
 
   get counters(): ProtocolCounters {
-    const { held, lostPages: lostHeld, failedPages } = this.cache.counters;
+    const { held, lostPages: lostHeld, failedPages, cleaned } = this.cache.counters;
     const { grants, recalls, lostPages: lostOwned } = this.home.counters;
-    return { grants, recalls, held, lostPages: lostHeld + lostOwned, failedPages, busyPages: this.home.busyPages };
+    return { grants, recalls, held, lostPages: lostHeld + lostOwned, failedPages, cleaned, busyPages: this.home.busyPages };
   }
 }

@@ -27,21 +27,50 @@ export class DataLedger {
   private readonly openIncidents = new Map<string, Set<string>>();
   private incidentSeq = 0;
   private version = 0;
+  /** The last value each node wrote to each page: node → page → value. */
+  private readonly lastWriteBy = new Map<number, Map<number, number>>();
+  /** The newest value of each page that a synchronization made durable: no anchor may be older. */
+  private readonly durable: Float64Array;
 
   constructor(
     pages: number,
     private readonly say: (line: string) => void,
   ) {
     this.latest = new Float64Array(pages);
+    this.durable = new Float64Array(pages);
     this.written = Array.from({ length: pages }, () => new Set([0]));
   }
 
-  /** A new value written to `page`. */
-  write(page: number): number {
+  /** A new value written to `page` by an app of `node`. */
+  write(page: number, node: number): number {
     const v = ++this.version;
     this.latest[page] = v;
     this.written[page]!.add(v);
+    let mine = this.lastWriteBy.get(node);
+    if (!mine) this.lastWriteBy.set(node, (mine = new Map()));
+    mine.set(page, v);
     return v;
+  }
+
+  /** A node died: its writes went with it, and its next process's synchronizations do not answer for them. */
+  nodeDied(node: number): void {
+    this.lastWriteBy.delete(node);
+  }
+
+  /**
+   * A synchronization starts at `node`: what its apps wrote so far must be durable once
+   * it has succeeded. Returns what to call when it ends. A synchronization that failed
+   * told its app that those writes may be lost: later ones no longer answer for them.
+   */
+  synchronizing(node: number): (succeeded: boolean) => void {
+    const writes = [...(this.lastWriteBy.get(node) ?? [])];
+    return (succeeded) => {
+      const mine = this.lastWriteBy.get(node);
+      for (const [page, v] of writes) {
+        if (succeeded) this.durable[page] = Math.max(this.durable[page]!, v);
+        else if (mine?.get(page) === v) mine.delete(page);
+      }
+    };
   }
 
   /** An incident whose ends (named "a<b": a hears of b) must all hear of it before it is over. */
@@ -81,6 +110,7 @@ export class DataLedger {
     if (pending) {
       if (pending.size > 0) return; // its incident is not over: the value may still change
       if (!this.written[page]!.has(v)) fail(`${what}: node ${node.id} has ${v} in page ${page}, a value never written there`);
+      if (v < this.durable[page]!) fail(`${what}: node ${node.id} has ${v} in page ${page}, but ${this.durable[page]} was written there before a synchronization that succeeded (a synchronized write is lost)`);
       this.uncertain.delete(page);
       this.latest[page] = v; // anchored: from now on every copy must agree with this
       this.say(`  page ${page} anchored at ${v}`);

@@ -4,7 +4,7 @@
 // virtual time.
 import { NodeCoherence, type Placement } from '../../../src/coherence/node-coherence.js';
 import { SyncNode } from '../../../src/coherence/sync-node.js';
-import type { CacheMemory, Clock, MasterStore } from '../../../src/coherence/protocol.js';
+import type { CacheMemory, Clock, DirectoryStore, MasterStore } from '../../../src/coherence/protocol.js';
 import type { SequentialProtocol } from '../../../src/coherence/sequential/index.js';
 import type { Endpoint } from './network.js';
 import type { AppOp } from './operations.js';
@@ -53,6 +53,8 @@ export interface NodeSetup {
   placement: Placement;
   /** The host's segment: master copies, by page. */
   segment: Float64Array;
+  /** The host's record of who owns which page (it survives the node, as the segment does): page → owner, home. */
+  owners: Map<number, { owner: number; home: number }>;
   endpoint: Endpoint;
   holdMs: number;
   graceMs: number;
@@ -70,6 +72,8 @@ export class SimNode {
   readonly sync: SyncNode;
   /** App ops waiting for their page, and ops granted and about to retry. */
   readonly waiting = new Map<number, AppOp[]>();
+  /** Pages whose writes were lost here: the next access to each takes SIGBUS. */
+  readonly lost = new Set<number>();
   readonly runnable: AppOp[] = [];
   /** Work queued for the end of the current turn (Clock.soon). */
   readonly soon: Array<() => void> = [];
@@ -101,6 +105,10 @@ export class SimNode {
       },
       protect: () => undefined,
       drop: (page) => (this.mem[page] = NaN),
+      lose: (page) => {
+        this.mem[page] = NaN;
+        this.lost.add(page);
+      },
       granted: (page) => {
         const ops = this.waiting.get(page);
         if (!ops) return;
@@ -117,17 +125,25 @@ export class SimNode {
       read: (pages) => pages.map((page) => encode(segment[page]!)),
       write: (page, data) => (segment[page] = decode(data)),
     };
+    const directory: DirectoryStore = {
+      owned: () => [...s.owners].filter(([, e]) => e.home === id).map(([page, e]) => ({ page, owner: e.owner, slot: 0 })),
+      record: (page, _slot, owner) => (owner === undefined ? s.owners.delete(page) : s.owners.set(page, { owner, home: id })),
+    };
     const log = (level: string, msg: string) => {
       if (level === 'warn') world.fail(`node ${id} warned: ${msg}`);
       world.say(`  node ${id} ${level}: ${msg}`);
     };
     this.coherence = new NodeCoherence(
-      [{ pages: s.pages, pageSize: PAGE_BYTES, slots: s.pages * s.nodes.length, hostOf: world.hostOf, placement: s.placement, protocol: 'sequential', memory, master }],
+      [{ pages: s.pages, pageSize: PAGE_BYTES, slots: s.pages * s.nodes.length, hostOf: world.hostOf, placement: s.placement, protocol: 'sequential', memory, master, directory }],
       { nodes: s.nodes, links: s.endpoint, clock, wirePageSize: PAGE_BYTES, maxDataBytes: 1 << 20, holdMs: s.holdMs, graceMs: s.graceMs, quarantineMs: s.quarantineMs, log },
     );
     // A lock lost with its home is worth a warning to an operator; here it is expected.
     const syncLog = (level: string, msg: string) => world.say(`  node ${id} ${level}: ${msg}`);
-    this.sync = new SyncNode(s.endpoint, s.nodes, clock, s.graceMs, s.quarantineMs, syncLog, (app, _message, data) => world.lockLost(this, app, (data as { lock: string }).lock));
+    this.sync = new SyncNode(
+      s.endpoint, s.nodes, clock, s.graceMs, s.quarantineMs, syncLog,
+      (app, _message, data) => world.lockLost(this, app, (data as { lock: string }).lock),
+      (done) => this.coherence.release(done),
+    );
   }
 
   /** The region's protocol (sequential: MSI). */

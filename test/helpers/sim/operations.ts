@@ -41,6 +41,8 @@ const BARRIER = 'B';
 export interface SyncWorld {
   random(): number;
   say(line: string): void;
+  /** A synchronization starts at `node`; the returned function records how it ended. */
+  synchronizing(node: number): (succeeded: boolean) => void;
 }
 
 export class SyncOps {
@@ -100,6 +102,7 @@ export class SyncOps {
       if (this.barriers && a.holds.size === 0 && (settle ? a.arrived < this.maxArrived() : this.world.random() < 0.3)) out.push(() => this.barrier(a));
       // One lock at a time: two apps each holding one and waiting for the other's would deadlock.
       if (!settle && a.holds.size === 0) for (const name of LOCKS) out.push(() => this.lock(a, name));
+      if (!settle) out.push(() => this.flush(a));
     }
     return out;
   }
@@ -110,13 +113,14 @@ export class SyncOps {
     return m;
   }
 
-  private call(a: SyncApp, what: string, start: (done: (err?: NaplusError) => void) => void, ok: () => void): void {
+  private call(a: SyncApp, what: string, start: (done: (err?: NaplusError) => void) => void, ok: () => void, synced?: (succeeded: boolean) => void): void {
     a.busy = true;
     this.calls++;
     this.world.say(`app ${this.key(a)}: ${what}`);
     start((err) => {
       if (!this.apps.has(this.key(a))) return; // its node died meanwhile
       a.busy = false;
+      synced?.(!err);
       if (err) {
         this.errors++;
         this.world.say(`  app ${this.key(a)}: ${what} failed: ${err.code} ${err.message}`);
@@ -142,7 +146,7 @@ export class SyncOps {
     // Given up as the call starts: the next holder may be granted before this call's answer.
     a.holds.delete(name);
     this.holders.get(name)?.delete(this.key(a));
-    this.call(a, `unlock ${name}`, (done) => a.node.sync.unlock({ node: a.node.id, app: a.app, pid: a.app }, name, done), () => undefined);
+    this.call(a, `unlock ${name}`, (done) => a.node.sync.unlock({ node: a.node.id, app: a.app, pid: a.app }, name, done), () => undefined, this.world.synchronizing(a.node.id));
   }
 
   private barrier(a: SyncApp): void {
@@ -152,7 +156,11 @@ export class SyncOps {
         if (other.arrived < round) fail(`barrier round ${round} released app ${this.key(a)} before app ${this.key(other)} arrived`);
       }
       this.released = Math.max(this.released, round);
-    });
+    }, this.world.synchronizing(a.node.id));
+  }
+
+  private flush(a: SyncApp): void {
+    this.call(a, 'flush', (done) => a.node.sync.flush(done), () => undefined, this.world.synchronizing(a.node.id));
   }
 
   /** At the end: no call waits. */

@@ -70,6 +70,8 @@ export class Simulation {
   private readonly shape: FirstTouchShape;
   /** Master copies: host → page → value. */
   private readonly segments = new Map<string, Float64Array>();
+  /** Who owns which page, as each host's homes recorded it in their segment: host → page → entry. */
+  private readonly owners = new Map<string, Map<number, { owner: number; home: number }>>();
   private readonly ledger: DataLedger;
   private readonly sync: SyncOps;
   private readonly codec: CoherenceCodec;
@@ -85,6 +87,7 @@ export class Simulation {
     this.ids = [];
     for (let h = 0; h < o.hosts; h++) {
       this.segments.set(`h${h}`, new Float64Array(o.pages));
+      this.owners.set(`h${h}`, new Map());
       for (let n = 0; n < o.nodesPerHost; n++) {
         const id = 10 + h * 10 + n;
         this.ids.push(id);
@@ -101,7 +104,10 @@ export class Simulation {
     this.ledger = new DataLedger(o.pages, (line) => this.say(line));
     this.codec = new CoherenceCodec([{ pages: o.pages, pageSize: PAGE_BYTES, slots: o.pages * this.ids.length }], this.ids, PAGE_BYTES, 1 << 20);
     const faulty = o.killRate > 0 || o.breakRate > 0;
-    this.sync = new SyncOps({ random: this.random, say: (line) => this.say(line) }, !faulty, o.syncApps, o.syncApps * this.ids.length);
+    this.sync = new SyncOps(
+      { random: this.random, say: (line) => this.say(line), synchronizing: (node) => this.ledger.synchronizing(node) },
+      !faulty, o.syncApps, o.syncApps * this.ids.length,
+    );
     this.net = new SimNetwork(this.random, {
       lost: (_from, _to, message, incident) => this.lost(message, incident),
       sentToDown: (from, to, message) => {
@@ -128,7 +134,7 @@ export class Simulation {
     }
     const node: SimNode = new SimNode(
       {
-        id, host, incarnation, pages: this.o.pages, nodes: this.ids, placement, segment: this.segments.get(host)!, endpoint: this.net.attach(id),
+        id, host, incarnation, pages: this.o.pages, nodes: this.ids, placement, segment: this.segments.get(host)!, owners: this.owners.get(host)!, endpoint: this.net.attach(id),
         holdMs: this.o.holdMs, graceMs: this.o.graceMs, quarantineMs: this.o.quarantineMs,
       },
       {
@@ -214,6 +220,13 @@ export class Simulation {
 
   /** The app touches its page: done if the node's protocol permits it, else a fault. */
   private attempt(node: SimNode, op: AppOp): void {
+    if (node.lost.delete(op.page)) {
+      // Poisoned: the app takes SIGBUS, as its writes were lost (the cache loses a page
+      // only when its home was cut off, or gave it up after a restart).
+      this.result.opsFailed++;
+      this.say(`  op ${op.id} takes SIGBUS: the page was lost here`);
+      return;
+    }
     if (node.protocol.permits(op.page, op.write ? 'write' : 'read')) {
       this.perform(node, op);
       return;
@@ -227,7 +240,7 @@ export class Simulation {
   private perform(node: SimNode, op: AppOp): void {
     const page = op.page;
     if (op.write) {
-      const v = this.ledger.write(page);
+      const v = this.ledger.write(page, node.id);
       node.mem[page] = v;
       this.say(`  op ${op.id}: node ${node.id} wrote ${v} to page ${page}`);
       // Written across a link that is already broken, unbeknown to this node: lost
@@ -264,29 +277,19 @@ export class Simulation {
     }
   }
 
-  /**
-   * The link a–b breaks: silently (each end finds out by its own timeout), or because
-   * a closes it (a acts on the loss first, then b sees a close in good order).
-   */
-  private breakLink(a: number, b: number, closedByA: boolean): void {
+  /** The link a–b breaks for longer than the transport resumes a session: each end finds out by its own timeout. */
+  private breakLink(a: number, b: number): void {
     this.result.breaks++;
-    this.say(`link ${a}–${b} breaks${closedByA ? ` (closed by ${a})` : ''}`);
+    this.say(`link ${a}–${b} breaks`);
     const incident = this.ledger.openIncident([`${a}<${b}`, `${b}<${a}`]);
     this.net.cut(a, b, incident);
+    this.net.cut(b, a, incident);
     this.dirtyAt(this.nodes.get(a)!, b, incident);
     this.dirtyAt(this.nodes.get(b)!, a, incident);
     this.net.sever(a, b, incident);
     this.net.sever(b, a, incident);
-    this.net.queue(a, b).push({ kind: 'down', orderly: closedByA });
-    if (closedByA) {
-      this.net.drain(b, a, incident);
-      this.net.unsever(a, b);
-      this.nodes.get(a)!.endpoint.receive(b, { kind: 'down', orderly: false });
-      this.heardDown(a, b, false);
-    } else {
-      this.net.cut(b, a, incident);
-      this.net.queue(b, a).push({ kind: 'down', orderly: false });
-    }
+    this.net.queue(a, b).push({ kind: 'down', orderly: false });
+    this.net.queue(b, a).push({ kind: 'down', orderly: false });
   }
 
   private kill(id: number): void {
@@ -296,8 +299,9 @@ export class Simulation {
     const others = [...this.nodes.keys()].filter((x) => x !== id);
     const incident = this.ledger.openIncident(others.map((x) => `${x}<${id}`));
     this.dirtyAt(node, undefined, incident);
+    this.ledger.nodeDied(id);
+    // Pages of its held elsewhere stay where they are (their holders report them when it is back).
     for (const x of others) {
-      this.dirtyAt(this.nodes.get(x)!, id, incident);
       this.net.deadlines.delete(`${x}>${id}`);
       this.net.cut(id, x, incident);
       // What x will believe of id once the surviving prefix is delivered.
@@ -418,7 +422,7 @@ export class Simulation {
         const live = [...this.nodes.keys()];
         const a = live[Math.floor(this.random() * live.length)]!;
         const b = live[Math.floor(this.random() * live.length)]!;
-        if (a !== b && this.nodes.get(a)!.endpoint.up.has(b) && this.nodes.get(b)!.endpoint.up.has(a) && this.net.severedBy(a, b) === undefined) this.breakLink(a, b, this.random() < 0.3);
+        if (a !== b && this.nodes.get(a)!.endpoint.up.has(b) && this.nodes.get(b)!.endpoint.up.has(a) && this.net.severedBy(a, b) === undefined) this.breakLink(a, b);
       });
     }
   }
@@ -466,12 +470,13 @@ export class Simulation {
 }
 
 function isWriteHome(m: Msg): boolean {
-  return (m.flags & Flag.Data) !== 0 && (m.op === Op.Ack || m.op === Op.PutM);
+  return (m.flags & Flag.Data) !== 0 && (m.op === Op.Ack || m.op === Op.PutM || m.op === Op.Clean);
 }
 
 const OP_NAMES: Record<number, string> = {
   [Op.GetS]: 'GetS', [Op.GetM]: 'GetM', [Op.PutS]: 'PutS', [Op.PutM]: 'PutM', [Op.GrantS]: 'GrantS',
   [Op.GrantM]: 'GrantM', [Op.Inv]: 'Inv', [Op.Down]: 'Down', [Op.Ack]: 'Ack', [Op.Where]: 'Where', [Op.Here]: 'Here',
+  [Op.Clean]: 'Clean', [Op.Cleaned]: 'Cleaned', [Op.Held]: 'Held', [Op.Reported]: 'Reported', [Op.Disown]: 'Disown', [Op.Fence]: 'Fence', [Op.Fenced]: 'Fenced',
 };
 
 function opName(m: Msg): string {
