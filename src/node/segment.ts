@@ -4,7 +4,7 @@
 // writes only the header, and two nodes formatting at once write the same bytes, so
 // no lock is needed and data written before a restart survives.
 import fs from 'node:fs';
-import { Mapping } from '../uffd/index.js';
+import { Mapping, reserveSpace } from '../uffd/index.js';
 import { NaplusError } from '../errors.js';
 import { formatSize, type HostConfig } from '../config.js';
 import { SEGMENT_HEADER_BYTES, checkSegmentSize, type RegionArea, type SegmentPlan } from './layout.js';
@@ -79,6 +79,7 @@ export class Segment {
       if (actual < size) {
         throw new NaplusError('ENOSPC', `Segment ${path} is only ${formatSize(actual)} but the cluster file says ${formatSize(size)}`);
       }
+      reserve(fd, size, path);
       const mapping = Mapping.map(fd, size);
       const want: Header = { cluster, host: host.name, regions: plan.areas };
       let formatted = false;
@@ -104,6 +105,27 @@ export class Segment {
   close(): void {
     this.mapping.unmap();
     fs.closeSync(this.fd);
+  }
+}
+
+/**
+ * Reserves the segment's space up front: a write-back must never fail, or a store through
+ * the mapping fault, because the file system filled up meanwhile. A PCI BAR is memory
+ * of its own and needs (and takes) no reservation.
+ */
+function reserve(fd: number, size: number, path: string): void {
+  try {
+    reserveSpace(fd, size);
+  } catch (err) {
+    if ((err as NaplusError).code !== 'ENOSPC') throw err;
+    let free = '';
+    try {
+      const st = fs.statfsSync(path);
+      free = ` (${formatSize(st.bavail * st.bsize)} free there)`;
+    } catch {
+      // the size asked for is the remedy either way
+    }
+    throw new NaplusError('ENOSPC', `Segment ${path} needs ${formatSize(size)} reserved on its file system, which has not the room${free}; free space there or make the segment smaller`);
   }
 }
 

@@ -1,6 +1,6 @@
 // The native userfaultfd helper: mechanisms only. Policy (what to map, when, from where)
 // lives in src/coherence and src/node.
-export { PAGE_SIZE, Mapping, Memfd } from './memory.js';
+export { PAGE_SIZE, Mapping, Memfd, reserveSpace } from './memory.js';
 export { Userfaultfd, PERMISSION_REMEDY, type UffdEvent, type UffdEventKind, type RegisterModes, type Watch, type UffdVia } from './userfaultfd.js';
 export { UnixChannel, UnixServer, MAX_MESSAGE, type Credentials, type ChannelHandlers } from './channel.js';
 export { decodeEvents } from './events.js';

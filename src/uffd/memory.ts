@@ -91,6 +91,23 @@ export class Mapping {
   }
 }
 
+/**
+ * Reserves the blocks of `length` bytes of the file open at `fd` (fallocate, mode 0), so
+ * that no later write to it, through write(2) or a mapping, can fail for want of space.
+ * Returns false where the file cannot take it (a device's memory, such as a PCI BAR);
+ * throws ENOSPC when its file system has not the room.
+ */
+export function reserveSpace(fd: number, length: number): boolean {
+  try {
+    native.fallocate(checkUint('fd', fd), 0, 0, length);
+    return true;
+  } catch (err) {
+    const code = (err as NaplusError).code;
+    if (code === 'EOPNOTSUPP' || code === 'ENODEV' || code === 'EINVAL') return false;
+    throw err;
+  }
+}
+
 /** An anonymous shared-memory file: a region's cached copy inside one guest. */
 export class Memfd {
   private constructor(
