@@ -49,15 +49,15 @@ for (const family of ['calm', 'evict', 'faults'] as Family[]) {
   test(`${family}: ${PER_FAMILY} seeded schedules keep single-writer and latest-value reads, and settle`, () => {
     const { results, failed } = runFamily(family);
     if (failed) assert.unreachable(explain(family, failed));
-    const sum = (k: 'steps' | 'opsDone' | 'opsFailed' | 'syncCalls' | 'kills' | 'breaks') => results.reduce((a, r) => a + r[k], 0);
-    console.log(`${family}: ${results.length} schedules, ${sum('steps')} steps, ${sum('opsDone')} ops done, ${sum('opsFailed')} failed, ${sum('syncCalls')} lock/barrier calls, ${sum('kills')} kills, ${sum('breaks')} broken links (random seeds from ${base})`);
+    const sum = (k: 'steps' | 'opsDone' | 'opsFailed' | 'syncCalls' | 'kills' | 'breaks' | 'resets') => results.reduce((a, r) => a + r[k], 0);
+    console.log(`${family}: ${results.length} schedules, ${sum('steps')} steps, ${sum('opsDone')} ops done, ${sum('opsFailed')} failed, ${sum('syncCalls')} lock/barrier calls, ${sum('kills')} kills, ${sum('breaks')} sessions lost, ${sum('resets')} connections reset and resumed (random seeds from ${base})`);
     // The schedules must exercise what the family is about, or they prove nothing.
     assert.ok(sum('opsDone') > results.length * 10, 'apps got their accesses done');
     assert.ok(sum('syncCalls') > results.length * 5, 'apps took locks (and met at barriers)');
     const firstTouch = results.filter((r) => optionsFor(r.seed, family).firstTouch).length;
     assert.ok(firstTouch > results.length / 5 && firstTouch < results.length, `both placements ran (${firstTouch} first-touch)`);
     if (family === 'faults') {
-      assert.ok(sum('kills') > 0 && sum('breaks') > 0, 'nodes died and links broke');
+      assert.ok(sum('kills') > 0 && sum('breaks') > 0 && sum('resets') > 0, 'nodes died, sessions were lost, connections reset');
       assert.ok(sum('opsFailed') > 0, 'some accesses failed because their home was unreachable');
     } else {
       assert.is(sum('opsFailed'), 0, 'no access fails without faults');

@@ -88,6 +88,11 @@ export class SimNetwork {
   readonly deadlines = new Map<string, number>();
   /** The live nodes' endpoints. */
   readonly endpoints = new Map<number, Endpoint>();
+  /**
+   * Links whose connection was reset and is being redialed, until a time: the transport
+   * resumes the session, so nothing is lost and nobody hears of it; only delivery waits.
+   */
+  private readonly paused = new Map<string, number>();
 
   constructor(
     private readonly random: () => number,
@@ -112,11 +117,24 @@ export class SimNetwork {
     return q;
   }
 
-  /** Every queue with something to deliver to a live node, as [from, to]. */
-  deliverable(): Array<[number, number]> {
+  /** The connection between a and b is reset; the session resumes at `until`. */
+  reset(a: number, b: number, until: number): void {
+    this.paused.set(`${a}>${b}`, until);
+    this.paused.set(`${b}>${a}`, until);
+  }
+
+  /** When the next reset queue with something in it resumes (Infinity: none waits). */
+  nextResume(now: number): number {
+    let next = Infinity;
+    for (const [key, until] of this.paused) if (until > now && (this.queues.get(key)?.length ?? 0) > 0) next = Math.min(next, until);
+    return next;
+  }
+
+  /** Every queue with something to deliver to a live node now, as [from, to]. */
+  deliverable(now: number): Array<[number, number]> {
     const out: Array<[number, number]> = [];
     for (const [key, q] of this.queues) {
-      if (q.length === 0) continue;
+      if (q.length === 0 || (this.paused.get(key) ?? 0) > now) continue;
       const [a, b] = key.split('>').map(Number) as [number, number];
       if (this.endpoints.has(b)) out.push([a, b]);
     }

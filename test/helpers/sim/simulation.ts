@@ -49,6 +49,8 @@ export interface SimResult {
   syncCalls: number;
   kills: number;
   breaks: number;
+  /** Connections reset and resumed by the transport (nothing lost, nobody told). */
+  resets: number;
   failure?: string;
   log: string[];
 }
@@ -83,7 +85,7 @@ export class Simulation {
     readonly o: SimOptions,
   ) {
     this.random = rng(seed);
-    this.result = { seed, steps: 0, opsDone: 0, opsFailed: 0, syncCalls: 0, kills: 0, breaks: 0, log: [] };
+    this.result = { seed, steps: 0, opsDone: 0, opsFailed: 0, syncCalls: 0, kills: 0, breaks: 0, resets: 0, log: [] };
     this.ids = [];
     for (let h = 0; h < o.hosts; h++) {
       this.segments.set(`h${h}`, new Float64Array(o.pages));
@@ -369,7 +371,7 @@ export class Simulation {
       return true;
     }
     const choices: Array<() => void> = [];
-    for (const [a, b] of this.net.deliverable()) choices.push(() => this.deliver(a, b));
+    for (const [a, b] of this.net.deliverable(this.now)) choices.push(() => this.deliver(a, b));
     for (const node of this.nodes.values()) {
       if (node.runnable.length > 0) {
         choices.push(() => {
@@ -394,7 +396,7 @@ export class Simulation {
     if (faults) this.faults(choices);
     this.repairs(choices, faults);
     if (choices.length === 0) {
-      const next = this.timers.reduce((m, t) => Math.min(m, t.at), Infinity);
+      const next = Math.min(this.timers.reduce((m, t) => Math.min(m, t.at), Infinity), this.net.nextResume(this.now));
       if (next === Infinity) return false;
       this.now = next;
       return true;
@@ -416,6 +418,17 @@ export class Simulation {
     }
     if (this.random() < this.o.killRate && this.nodes.size > 1) {
       choices.push(() => this.kill([...this.nodes.keys()][Math.floor(this.random() * this.nodes.size)]!));
+    }
+    if (this.random() < this.o.breakRate * 2 && this.nodes.size > 1) {
+      choices.push(() => {
+        const live = [...this.nodes.keys()];
+        const a = live[Math.floor(this.random() * live.length)]!;
+        const b = live[Math.floor(this.random() * live.length)]!;
+        if (a === b) return;
+        this.result.resets++;
+        this.say(`connection ${a}–${b} reset; the session resumes`);
+        this.net.reset(a, b, this.now + this.random() * this.o.quarantineMs);
+      });
     }
     if (this.random() < this.o.breakRate && this.nodes.size > 1) {
       choices.push(() => {
