@@ -41,6 +41,7 @@ export interface Native {
   recvMsg(fd: number, maxBytes: number): { data: Buffer; fds: number[]; eof?: true } | null;
   dup(fd: number): number;
   peerCred(fd: number): { pid: number; uid: number; gid: number };
+  sendDatagram(address: Uint8Array, data: Uint8Array): number;
   Watcher: new (
     fd: number,
     readUffd: boolean,
