@@ -4,6 +4,7 @@
 // that no other user can plant a state file that makes us signal or delete something.
 // Every path a command touches is derived from the cluster's name, never read from the
 // state file: the file only says which processes were started (pid and start time).
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -72,6 +73,9 @@ export function checkClusterName(name: string): string {
 /** The files of one local cluster, all derived from its name. */
 export function clusterPaths(name: string, root = stateRoot()) {
   const dir = path.join(root, checkClusterName(name));
+  // /dev/shm is shared by every user and every state directory: a segment's name says
+  // whose it is, so that no two clusters named alike ever share one.
+  const segmentPrefix = `/dev/shm/naplus-${name}-${crypto.createHash('sha256').update(`${process.getuid!()}:${root}`).digest('hex').slice(0, 8)}`;
   return {
     dir,
     stateFile: path.join(dir, 'state.json'),
@@ -79,7 +83,8 @@ export function clusterPaths(name: string, root = stateRoot()) {
     secretPath: path.join(dir, 'cluster.secret'),
     socketDir: (id: number) => path.join(dir, `node${id}`),
     logPath: (id: number) => path.join(dir, `node${id}.log`),
-    segment: (host: number) => `/dev/shm/naplus-${name}-h${host}`,
+    segmentPrefix,
+    segment: (host: number) => `${segmentPrefix}-h${host}`,
   };
 }
 

@@ -126,7 +126,9 @@ export async function clusterUp(opts: UpOptions): Promise<ClusterState> {
   const state: ClusterState = { name: opts.name, hosts, nodesPerHost, cacheBytes, nodes: [] };
   // Leftovers of a cluster of this name that was never taken down (its nodes killed, say).
   for (const s of ownSegments(state, paths)) fs.rmSync(s);
-  const files = await writeLocalCluster({ name: opts.name, dir: paths.dir, hosts, nodesPerHost, regions: [{ name: 'data', size, placement: opts.placement }] });
+  const files = await writeLocalCluster({
+    name: opts.name, dir: paths.dir, hosts, nodesPerHost, regions: [{ name: 'data', size, placement: opts.placement }], segmentPrefix: paths.segmentPrefix,
+  });
   writeState(state);
   say(`Starting ${hosts * nodesPerHost} nodes on ${hosts} simulated hosts (cluster file ${files.configPath})`);
   try {

@@ -6,6 +6,7 @@
 // worker looks it up and adds its increments; after a second barrier worker 0 checks
 // every counter against the exact count, prints the result and frees the table.
 import { attach } from '../src/index.js';
+import { meetAll } from './startup.js';
 
 const [worker, workers, increments] = [Number(process.argv[2] ?? 0), Number(process.argv[3] ?? 1), Number(process.argv[4] ?? 1000)];
 const COUNTERS = 64;
@@ -18,7 +19,7 @@ if (worker === 0) {
   // malloc does not clear memory: the block may hold what a freed block left there.
   new Int32Array((await region.malloc(COUNTERS * Int32Array.BYTES_PER_ELEMENT, { name: 'counters' })).buffer).fill(0);
 }
-await region.barrier('counters.ready', workers);
+await meetAll(region, 'counters.ready', worker, workers);
 const block = await region.lookup('counters');
 const table = new Int32Array(block.buffer);
 

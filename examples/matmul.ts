@@ -6,6 +6,7 @@
 // rows of C; worker 0 then checks C against a single-process multiply, prints the result
 // check and frees the matrices.
 import { attach } from '../src/index.js';
+import { meetAll } from './startup.js';
 
 const [worker, workers, n] = [Number(process.argv[2] ?? 0), Number(process.argv[3] ?? 1), Number(process.argv[4] ?? 256)];
 const bytes = n * n * 8;
@@ -29,7 +30,7 @@ if (worker === 0) {
   await allocate('B', b);
   await allocate('C', () => 0);
 }
-await region.barrier('matmul.ready', workers);
+await meetAll(region, 'matmul.ready', worker, workers);
 
 const blocks = await Promise.all(['A', 'B', 'C'].map((name) => region.lookup(name)));
 const [A, B0, C] = blocks.map((block) => new Float64Array(block.buffer));
