@@ -5,13 +5,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-/** The start time of a live process, or undefined once it is gone. */
+/** The start time of a live process, or undefined once it is gone (a zombie is gone: it has exited, its parent has not yet looked). */
 export function startTime(pid: number): string | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Field 2, the command name, is in parentheses and may hold spaces or ')': fields
-    // are counted from the last ')'. Field 3 is the first after it, so field 22 is the 20th.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    // are counted from the last ')'. Field 3 (the state) is the first after it, so field 22 is the 20th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[0] === 'Z' || fields[0] === 'X' ? undefined : fields[19];
   } catch {
     return undefined;
   }
