@@ -10,8 +10,20 @@ import { printResult, type Bench, type BenchResult } from './lib/report.js';
 
 const ALL = ['fault-path', 'transport', 'dsm', 'apps'];
 
+const USAGE = `Usage: npm run bench -- [${ALL.join('|')} ...] [--json] [--quick] [--hosts H] [--nodes-per-host N] [--write-docs]
+
+Runs the named benchmarks (default: all), each printing a table of ratios against a
+baseline measured in the same run.
+
+  --json              the last line is one JSON object of the figures
+  --quick             smaller runs (smoke tests)
+  --hosts H           simulated hosts of the benchmarks that run a cluster (1-16, default 2)
+  --nodes-per-host N  nodes per simulated host (1-16, default 2)
+  --write-docs        run every benchmark and write docs/BENCHMARKS.md from this run
+  -h, --help          this text`;
+
 function usage(message: string): never {
-  console.error(`${message}\nUsage: npm run bench -- [${ALL.join('|')} ...] [--json] [--quick] [--hosts H] [--nodes-per-host N] [--write-docs]`);
+  console.error(`${message}\n${USAGE}`);
   process.exit(2);
 }
 
@@ -31,6 +43,7 @@ try {
   parsed = parseArgs({
     allowPositionals: true,
     options: {
+      help: { type: 'boolean', short: 'h', default: false },
       json: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
       'write-docs': { type: 'boolean', default: false },
@@ -42,6 +55,10 @@ try {
   usage((err as Error).message);
 }
 const { values, positionals: names } = parsed;
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 const writing = values['write-docs'];
 if (writing && names.length > 0) usage('--write-docs runs every benchmark; name none');
 const shape = { hosts: count(values.hosts, '--hosts'), nodesPerHost: count(values['nodes-per-host'], '--nodes-per-host') };

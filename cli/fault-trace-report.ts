@@ -5,7 +5,7 @@ import { NaplusError, errnoOf, invalidArgument } from '../src/errors.js';
 import { KINDS, SOURCES, readTraces } from '../src/trace/events.js';
 import { analyze, type TraceFigures } from '../src/trace/analyze.js';
 import { renderHeatmap } from '../src/trace/svg.js';
-import { formatTable } from '../bench/lib/report.js';
+import { formatTable } from './table.js';
 
 export interface ReportOptions {
   top: string;

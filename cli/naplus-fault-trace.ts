@@ -4,9 +4,11 @@
 import { Command } from 'commander';
 import { recordCommand } from './fault-trace-record.js';
 import { reportCommand } from './fault-trace-report.js';
+import { VERSION, runCommand } from './args.js';
 
 const program = new Command()
   .name('naplus-fault-trace')
+  .version(VERSION)
   .description('Record the page faults of running Naplus nodes, and report where pages came from, how long apps waited, and which pages were hot or moved between nodes.')
   .showHelpAfterError()
   .addHelpText('after', `
@@ -60,7 +62,4 @@ Examples:
   naplus-fault-trace report trace.jsonl --json | jq .waitUs.remote`)
   .action(reportCommand);
 
-program.parseAsync().catch((err) => {
-  console.error(`naplus-fault-trace: ${(err as Error).message}`);
-  process.exit(1);
-});
+runCommand('naplus-fault-trace', program);

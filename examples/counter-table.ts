@@ -2,10 +2,12 @@
 // Sequential consistency makes Atomics.add correct across nodes (a contended counter's
 // page moves between nodes, so contention costs time, never correctness).
 //   NAPLUS_SOCKET_DIR=<node's socket dir> node dist/examples/counter-table.js <worker> <workers> [increments]
-// Worker 0 allocates the table as the named block 'counters'; after a barrier every
+// Once all workers are attached (a startup barrier that gives up after a while), worker 0
+// allocates the table as the named block 'counters'; after a barrier every
 // worker looks it up and adds its increments; after a second barrier worker 0 checks
 // every counter against the exact count, prints the result and frees the table.
 import { attach } from '../src/index.js';
+import { meetAll } from './startup.js';
 
 const [worker, workers, increments] = [Number(process.argv[2] ?? 0), Number(process.argv[3] ?? 1), Number(process.argv[4] ?? 1000)];
 const COUNTERS = 64;
@@ -14,6 +16,9 @@ const COUNTERS = 64;
 const counterOf = (w: number, k: number) => (k * 7 + w * 13) % COUNTERS;
 
 const region = await attach('data');
+// Everyone is attached before anything is allocated: a worker that fails to start
+// leaves nothing behind (see startup.ts).
+await meetAll(region, 'counters.start', worker, workers);
 if (worker === 0) {
   // malloc does not clear memory: the block may hold what a freed block left there.
   new Int32Array((await region.malloc(COUNTERS * Int32Array.BYTES_PER_ELEMENT, { name: 'counters' })).buffer).fill(0);

@@ -1,11 +1,12 @@
 // Parallel matrix multiply on Naplus shared memory: C = A x B (float64, n x n).
 // Run one worker per node:
 //   NAPLUS_SOCKET_DIR=<node's socket dir> node dist/examples/matmul.js <worker> <workers> [n]
-// Worker 0 allocates the three matrices as named blocks of the region's heap and fills
-// A and B; after a barrier every worker looks them up by name and computes its block of
+// Once all workers are attached (a startup barrier that gives up after a while), worker
+// 0 allocates the three matrices as named blocks of the region's heap and fills A and B; after a barrier every worker looks them up by name and computes its block of
 // rows of C; worker 0 then checks C against a single-process multiply, prints the result
 // check and frees the matrices.
 import { attach } from '../src/index.js';
+import { meetAll } from './startup.js';
 
 const [worker, workers, n] = [Number(process.argv[2] ?? 0), Number(process.argv[3] ?? 1), Number(process.argv[4] ?? 256)];
 const bytes = n * n * 8;
@@ -22,6 +23,9 @@ async function allocate(name: string, f: (i: number, j: number) => number): Prom
   for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) m[i * n + j] = f(i, j);
 }
 
+// Everyone is attached before anything is allocated: a worker that fails to start
+// leaves nothing behind (see startup.ts).
+await meetAll(region, 'matmul.start', worker, workers);
 if (worker === 0) {
   // Blocks of a page or more are whole pages: the matrices share no page, so writing C
   // never makes a page of A or B bounce between nodes.

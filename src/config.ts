@@ -224,3 +224,13 @@ export function findNode(config: ClusterConfig, id: number): NodeConfig {
   }
   return node;
 }
+
+/**
+ * A warning if the secret file can be read by other users than its owner (as ssh
+ * refuses such a key): whoever reads the secret can join the cluster as any node.
+ */
+export function secretFileWarning(secretFile: string): string | undefined {
+  const mode = fs.statSync(secretFile).mode & 0o777;
+  if ((mode & 0o077) === 0) return undefined;
+  return `the cluster secret ${secretFile} can be read by other users (mode 0${mode.toString(8)}): anyone who reads it can join the cluster as a node; run \`chmod 600 ${secretFile}\``;
+}

@@ -1,10 +1,32 @@
 // Errors a user can act on: every failure Naplus reports is a NaplusError with a
 // stable `code` (errno-style where one fits) and a sentence that says what to do.
 
-export class NaplusError extends Error {
-  readonly code: string;
+/**
+ * The codes the README documents. Errno names from the system (EMFILE, say) pass through
+ * as they are, so the type stays open: `(string & {})` keeps editors completing the
+ * documented ones without closing the set.
+ */
+export type NaplusErrorCode =
+  // arguments, names and ranges
+  | 'EINVAL' | 'ERANGE' | 'ENOENT' | 'EEXIST'
+  // the cluster file, a segment, the package's native helper
+  | 'ECONFIG' | 'ENOBUILD'
+  // reaching a node, and the node going away
+  | 'ENOTCONN' | 'ESHUTDOWN' | 'EPEERLOST' | 'ECONNRESET' | 'ETIMEDOUT' | 'EBADF'
+  // the heap
+  | 'ENOMEM' | 'EDOUBLEFREE'
+  // locks and barriers
+  | 'EDEADLK' | 'EPERM' | 'EOWNERDEAD'
+  // the kernel: userfaultfd permission and features, files
+  | 'EACCES' | 'ENOTSUP' | 'ENOSPC' | 'EIO'
+  // a peer or a file that does not speak the protocol or format
+  | 'EPROTO' | 'ENODATA'
+  | (string & {});
 
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+export class NaplusError extends Error {
+  readonly code: NaplusErrorCode;
+
+  constructor(code: NaplusErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'NaplusError';
     this.code = code;

@@ -1,9 +1,8 @@
 // How every benchmark reports: a table for people, and with --json a last line that is
 // one JSON object of figures (ratios named `ratio` or `*_ratio`) for machines.
+import { formatTable, type Row } from '../../cli/table.js';
 
-export interface Row {
-  [column: string]: string | number;
-}
+export { cell, formatTable, type Row } from '../../cli/table.js';
 
 export interface Table {
   title: string;
@@ -33,21 +32,6 @@ export interface BenchOptions {
 }
 
 export type Bench = (opts: BenchOptions) => Promise<BenchResult>;
-
-export function cell(v: string | number): string {
-  if (typeof v === 'string') return v;
-  if (Number.isInteger(v)) return String(v);
-  return Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2);
-}
-
-export function formatTable(rows: Row[]): string {
-  if (rows.length === 0) return '(no rows)';
-  const cols = [...new Set(rows.flatMap((r) => Object.keys(r)))];
-  const text = rows.map((r) => cols.map((c) => (r[c] === undefined ? '' : cell(r[c]!))));
-  const width = cols.map((c, i) => Math.max(c.length, ...text.map((t) => t[i]!.length)));
-  const line = (cells: string[]) => cells.map((t, i) => t.padEnd(width[i]!)).join('  ').trimEnd();
-  return [line(cols), line(width.map((w) => '-'.repeat(w))), ...text.map(line)].join('\n');
-}
 
 export function printResult(r: BenchResult): void {
   for (const t of [r, ...(r.tables ?? [])]) {

@@ -13,18 +13,11 @@
 import { NaplusError, checkName } from '../errors.js';
 import { attachRegion, type AttachOptions, type AttachedRegion } from '../client/attach.js';
 import { Heap, type Block, type HeapStats, type MallocOptions } from './heap.js';
+import { regionFigures, type RegionFigures, type StatsReply } from '../stats.js';
 
-export interface RegionStats {
+/** A region's counters on the node this app attached through (vocabulary: src/stats.ts). */
+export interface RegionStats extends Omit<RegionFigures, 'apps' | 'cacheLimitPages'> {
   nodeId: number;
-  faults: number;
-  /** Faults resolved from: the node's cache (no copy), the host segment, another host. */
-  bySource: { cache: number; segment: number; remote: number };
-  writeUpgrades: number;
-  prefetched: number;
-  evictions: number;
-  writebacks: number;
-  wireBytes: number;
-  residentPages: number;
 }
 
 /** A lock held by this app; release it exactly once. */
@@ -166,20 +159,15 @@ export class Region {
     await this.attached.call('flush');
   }
 
+  /**
+   * Faults of this region on this node: `faults` is bySource.cache + bySource.segment +
+   * bySource.remote; `upgrades` (writes to pages held read-only) are among them;
+   * `readahead` counts pages mapped ahead, which never faulted.
+   */
   async stats(): Promise<RegionStats> {
-    const s = await this.attached.call<{ node: number; regions: Record<string, Record<string, number>> }>('stats');
-    const r = s.regions[this.name]!;
-    return {
-      nodeId: s.node,
-      faults: r.faults!,
-      bySource: { cache: r.servedFromCache!, segment: r.servedFromSegment!, remote: r.servedFromRemote! },
-      writeUpgrades: r.writeUpgrades!,
-      prefetched: r.prefetched!,
-      evictions: r.evictions!,
-      writebacks: r.writebacks!,
-      wireBytes: r.wireBytes!,
-      residentPages: r.residentPages!,
-    };
+    const s = await this.attached.call<StatsReply>('stats');
+    const { apps: _apps, cacheLimitPages: _limit, ...figures } = regionFigures(s.regions[this.name]!);
+    return { nodeId: s.node, ...figures };
   }
 
   /** Detaches; ArrayBuffers made earlier stay readable but are no longer kept coherent. */

@@ -3,6 +3,7 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { NaplusError } from '../errors.js';
 
 export interface NativeWatcher {
   stop(): void;
@@ -41,6 +42,7 @@ export interface Native {
   recvMsg(fd: number, maxBytes: number): { data: Buffer; fds: number[]; eof?: true } | null;
   dup(fd: number): number;
   peerCred(fd: number): { pid: number; uid: number; gid: number };
+  sendDatagram(address: Uint8Array, data: Uint8Array): number;
   Watcher: new (
     fd: number,
     readUffd: boolean,
@@ -52,5 +54,19 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../.
 const require = createRequire(import.meta.url);
 const load = require('node-gyp-build') as (dir: string) => unknown;
 
-export const native = load(root) as Native;
+/**
+ * The addon: a prebuilt binary shipped in the package (prebuilds/), or one built at
+ * install. With neither (installed with --ignore-scripts on a platform without a
+ * prebuild), the error names the remedy rather than where node-gyp-build looked.
+ */
+function loadNative(): Native {
+  try {
+    return load(root) as Native;
+  } catch (err) {
+    const why = (err as Error).message.split('\n')[0];
+    throw new NaplusError('ENOBUILD', `The native helper of naplus is not built for this platform (${process.platform}-${process.arch}, Node ${process.versions.node}): ${why}. Build it with \`npm rebuild naplus\` (it needs a C++ compiler, python3 and make), or in a clone of the repository with \`npm ci\``, { cause: err });
+  }
+}
+
+export const native = loadNative();
 export const K = native.constants;

@@ -92,12 +92,19 @@ export function checkHeatmap(svg: string, events: FaultEvent[]): void {
   assert.is(start, Math.min(...events.map((e) => e.t)));
   const legend = new Map<string, string>(root.rect.filter((r: any) => r['data-legend']).map((r: any) => [r['data-legend'], r.fill]));
   assert.is(new Set(legend.values()).size, 3, 'three distinct hues for cache, segment and remote');
+  const nodeLegend = new Map<number, string>(root.rect.filter((r: any) => r['data-legend-node']).map((r: any) => [Number(r['data-legend-node']), r.fill]));
+  assert.equal([...nodeLegend.keys()].sort((a, b) => a - b), [...new Set(events.map((e) => e.node))].sort((a, b) => a - b), 'a legend entry per node');
+  assert.is(new Set(nodeLegend.values()).size, Math.min(nodeLegend.size, 8), 'distinct hues for up to 8 nodes');
   const drawn = new Set<string>();
+  const nodesDrawn = new Set<number>();
   for (const band of root.g) {
     const region: string = band['data-region'];
-    drawn.add(region);
+    // A band of the second panel holds one node's faults, in that node's colour.
+    const node = band['data-node'] === undefined ? undefined : Number(band['data-node']);
+    if (node === undefined) drawn.add(region);
+    else nodesDrawn.add(node);
     const cells: Cell[] = band.rect.filter((r: any) => r['data-col'] !== undefined).map((attrs: any) => ({ attrs, expected: { cache: 0, segment: 0, remote: 0 } }));
-    for (const e of events.filter((x) => x.region === region)) {
+    for (const e of events.filter((x) => x.region === region && (node === undefined || x.node === node))) {
       const col = String(Math.floor((e.t - start) / bin));
       const cell = cells.find((c) => c.attrs['data-col'] === col && Number(c.attrs['data-page-from']) <= e.page && e.page <= Number(c.attrs['data-page-to']));
       assert.ok(cell, `a cell for page ${e.page} of ${region} in column ${col}`);
@@ -111,9 +118,10 @@ export function checkHeatmap(svg: string, events: FaultEvent[]): void {
       const most = Math.max(expected.cache, expected.segment, expected.remote);
       const dominant = COSTLIER_FIRST.find((s) => expected[s] === most)!;
       assert.is(attrs['data-source'], dominant);
-      assert.is(attrs.fill, legend.get(dominant));
+      assert.is(attrs.fill, node === undefined ? legend.get(dominant) : nodeLegend.get(node));
     }
   }
+  if (new Set(events.map((e) => e.region)).size === 1 && nodeLegend.size <= 8) assert.equal([...nodesDrawn].sort(), [...nodeLegend.keys()].sort(), 'a band per node');
   assert.equal([...drawn].sort(), [...new Set(events.map((e) => e.region))].sort(), 'every region drawn');
   assert.ok(root.title.includes(`${events.length} faults`), 'the title gives the total');
 }

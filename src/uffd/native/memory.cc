@@ -10,6 +10,7 @@
 #include <linux/falloc.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -37,6 +38,12 @@ Mapping* FindLocked(uintptr_t addr, size_t len) {
   return m;
 }
 
+std::string Hex(uint64_t v) {
+  char buf[19];
+  snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
 void UnrefLocked(Mapping* m) {
   if (--m->refs > 0) return;
   munmap(reinterpret_cast<void*>(m->start), m->len);
@@ -47,7 +54,7 @@ void UnrefLocked(Mapping* m) {
 void* Checked(Napi::Env env, const char* op, uint64_t addr, uint64_t len) {
   std::lock_guard<std::mutex> hold(g_lock);
   if (!FindLocked(addr, len))
-    ThrowErrno(env, op, EFAULT, "range 0x" + std::to_string(addr) + "+" + std::to_string(len) +
+    ThrowErrno(env, op, EFAULT, "range " + Hex(addr) + "+" + std::to_string(len) +
                                     " is not inside a live mapping");
   return reinterpret_cast<void*>(addr);
 }

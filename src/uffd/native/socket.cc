@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <cstddef>
 #include <cstring>
 #include <vector>
 
@@ -145,7 +146,30 @@ static Napi::Value Dup(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), fd);
 }
 
+// sendDatagram(address, bytes): one datagram to a unix SOCK_DGRAM socket, as sd_notify(3)
+// sends to $NOTIFY_SOCKET. `address` is sun_path's bytes exactly (an abstract name
+// starts with a NUL byte), which Node's dgram module cannot reach at all.
+static Napi::Value SendDatagram(const Napi::CallbackInfo& info) {
+  Napi::TypedArray addr = info[0].As<Napi::TypedArray>();
+  Napi::TypedArray ta = info[1].As<Napi::TypedArray>();
+  sockaddr_un sa = {};
+  sa.sun_family = AF_UNIX;
+  if (addr.ByteLength() == 0 || addr.ByteLength() > sizeof(sa.sun_path))
+    ThrowErrno(info.Env(), "sendto", EINVAL, "unix socket address of " + std::to_string(addr.ByteLength()) + " bytes");
+  memcpy(sa.sun_path, static_cast<uint8_t*>(addr.ArrayBuffer().Data()) + addr.ByteOffset(), addr.ByteLength());
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) ThrowErrno(info.Env(), "socket", errno);
+  socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + addr.ByteLength());
+  ssize_t n = sendto(fd, static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset(), ta.ByteLength(), MSG_NOSIGNAL,
+                     reinterpret_cast<sockaddr*>(&sa), len);
+  int err = errno;
+  close(fd);
+  if (n < 0) ThrowErrno(info.Env(), "sendto", err);
+  return Napi::Number::New(info.Env(), static_cast<double>(n));
+}
+
 void InitSocket(Napi::Env env, Napi::Object exports) {
+  exports.Set("sendDatagram", Napi::Function::New(env, SendDatagram));
   exports.Set("dup", Napi::Function::New(env, Dup));
   exports.Set("unixListen", Napi::Function::New(env, Listen));
   exports.Set("unixConnect", Napi::Function::New(env, Connect));
