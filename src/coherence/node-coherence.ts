@@ -10,6 +10,7 @@ import { CoherenceCodec, COHERENCE_TYPE } from './codec.js';
 import { Op, type CacheMemory, type Clock, type Completion, type DirectoryStore, type Links, type MasterStore, type Msg, type ProtocolCounters, type RegionProtocol, type Topology, type Wire } from './protocol.js';
 import type { Logger } from '../log.js';
 import { PROTOCOLS, type ProtocolName } from './protocols.js';
+import { LossLog } from './loss-log.js';
 import { StaticHomes } from './homes.js';
 import { FirstTouchHomes, FirstTouchManager, type FirstTouchShape, type HomeTable } from './first-touch.js';
 
@@ -50,6 +51,8 @@ export interface CoherenceOptions {
 
 export class NodeCoherence {
   readonly protocols: RegionProtocol[];
+  /** Writes this node lost before they were durable, in every region. */
+  readonly losses = new LossLog();
   /** Per region: the nodes, hosts and homes its protocol works with. */
   readonly topologies: Topology[];
   private readonly managers: Array<FirstTouchManager | undefined>;
@@ -81,7 +84,7 @@ export class NodeCoherence {
     }));
     this.protocols = regions.map((r, region) => PROTOCOLS[r.protocol]({
       region, pages: r.pages, topology: this.topologies[region]!, wire: this.wire, memory: r.memory, master: r.master, directory: r.directory, clock,
-      holdMs: o.holdMs, graceMs: o.graceMs, quarantineMs: o.quarantineMs, log: o.log,
+      holdMs: o.holdMs, graceMs: o.graceMs, quarantineMs: o.quarantineMs, losses: this.losses, log: o.log,
     }));
     links.handle(COHERENCE_TYPE, (peer, message) => this.receive(peer, message));
     links.onPeerDown((peer, byPeer) => this.peerDown(peer, byPeer));

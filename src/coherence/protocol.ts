@@ -10,6 +10,7 @@
 import type { Logger } from '../log.js';
 import type { FaultSource } from '../trace/fault-event.js';
 import type { Message } from '../transport/index.js';
+import type { LossLog } from './loss-log.js';
 
 export type Access = 'read' | 'write';
 
@@ -236,7 +237,8 @@ export interface RegionProtocol extends PageProtocol {
   /**
    * A synchronization point: every write this node's apps made before it is in its
    * page's master copy (the home host's segment) when `done` is called; it fails when a
-   * home stays unreachable past the grace time.
+   * home stays unreachable past the grace time. (Writes already lost are not its
+   * business: they are in the LossLog.)
    */
   release(done: Completion): void;
   peerDown(peer: number, byPeer: boolean): void;
@@ -268,5 +270,7 @@ export interface ProtocolContext {
   graceMs: number;
   /** How long a home waits before it forgets an unreachable node's copies. */
   quarantineMs: number;
+  /** Where the protocol notes writes it lost before they were durable (the node's, shared by its regions). */
+  losses: LossLog;
   log: Logger;
 }

@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import type { Message } from '../transport/index.js';
 import { SyncService, type Done, type Party } from './sync-service.js';
 import type { Clock, Completion, Links } from './protocol.js';
+import type { LossLog } from './loss-log.js';
 
 export const SYNC_TYPE = 2;
 
@@ -49,6 +50,8 @@ export class SyncNode {
   private readonly held = new Map<string, Party>();
   /** Unreachable peers whose apps' locks do not pass on yet, with the token of their incident. */
   private readonly quarantined = new Map<number, object>();
+  /** Per app of this node: the losses it has been told of (or that were before it attached). */
+  private readonly told = new Map<number, number>();
   private nextToken = 1;
 
   private readonly self: number;
@@ -65,6 +68,8 @@ export class SyncNode {
     private readonly notify: (app: number, message: string, data: unknown) => void,
     /** Makes every write this node's apps made so far durable (coherence: NodeCoherence.release). */
     private readonly release: (done: Completion) => void,
+    /** Writes this node lost before they were durable (coherence: NodeCoherence.losses). */
+    private readonly losses: LossLog,
   ) {
     this.self = links.self;
     links.handle(SYNC_TYPE, (peer, message) => this.receive(peer, message));
@@ -91,22 +96,36 @@ export class SyncNode {
    * otherwise wait for ever), and the call fails saying which writes may be lost.
    */
   unlock(party: Party, name: string, done: Done): void {
-    this.release((err) => this.call(party, { op: 'unlock', name }, (unlockErr) => done(unlockErr ?? (err === undefined ? undefined : notDurable(err)))));
+    this.durable(party, (err) => this.call(party, { op: 'unlock', name }, (unlockErr) => done(unlockErr ?? err)));
   }
 
   /** Arriving at a barrier is a synchronization too. */
   barrier(party: Party, name: string, parties: number, done: Done): void {
-    this.durably(done, () => this.call(party, { op: 'barrier', name, parties }, done));
+    this.durable(party, (err) => (err ? done(err) : this.call(party, { op: 'barrier', name, parties }, done)));
   }
 
   /** A synchronization on its own (region.flush()). */
-  flush(done: Done): void {
-    this.durably(done, () => done());
+  flush(party: Party, done: Done): void {
+    this.durable(party, done);
   }
 
-  /** Runs `then` once this node's writes are durable; fails `done` if they cannot be made so. */
-  private durably(done: Done, then: () => void): void {
-    this.release((err) => (err === undefined ? then() : done(notDurable(err))));
+  /** An app of this node attached: losses from before are none of its business. */
+  appAttached(party: Party): void {
+    this.told.set(party.app, this.losses.count);
+  }
+
+  /**
+   * Makes this node's writes durable, then says whether they all are, for `party`: they
+   * are not if the release failed, or if writes were lost since the app was last told.
+   */
+  private durable(party: Party, then: (err?: NaplusError) => void): void {
+    this.release((err) => {
+      const seen = this.told.get(party.app) ?? this.losses.count;
+      this.told.set(party.app, this.losses.count);
+      if (err !== undefined) return then(notDurable(err));
+      if (seen < this.losses.count) return then(notDurable(this.losses.since(seen)));
+      then();
+    });
   }
 
   private call(party: Party, call: Call, done: Done): void {
@@ -179,6 +198,7 @@ export class SyncNode {
 
   /** A local app detached: its locks pass on and its waits end, wherever they are homed. */
   appGone(party: Party): void {
+    this.told.delete(party.app);
     this.service.forget((p) => p.node === this.self && p.app === party.app, (p) => `pid ${p.pid}`);
     for (const [name, p] of this.held) if (p.app === party.app) this.held.delete(name);
     for (const node of this.nodes) {

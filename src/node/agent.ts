@@ -127,7 +127,7 @@ export class NodeAgent {
     const notify = (app: number, message: string, data: unknown) => {
       for (const r of this.regions.values()) r.server.notify(app, message, data);
     };
-    this.sync = new SyncNode(links, nodes, realClock, t.peerTimeoutMs, quarantineMs, log, notify, (done) => this.coherence!.release(done));
+    this.sync = new SyncNode(links, nodes, realClock, t.peerTimeoutMs, quarantineMs, log, notify, (done) => this.coherence!.release(done), this.coherence.losses);
     const party = (app: AppLink) => ({ node: nodeId, app: app.id, pid: app.pid });
     services.forEach((service, index) => {
       const region = service.config;
@@ -139,7 +139,8 @@ export class NodeAgent {
       server.handlers.set('lock', (app, args) => promised((done) => this.sync.lock(party(app), String(args.name), done)));
       server.handlers.set('unlock', (app, args) => promised((done) => this.sync.unlock(party(app), String(args.name), done)));
       server.handlers.set('barrier', (app, args) => promised((done) => this.sync.barrier(party(app), String(args.name), Number(args.parties), done)));
-      server.handlers.set('flush', () => promised((done) => this.sync.flush(done)));
+      server.handlers.set('flush', (app) => promised((done) => this.sync.flush(party(app), done)));
+      server.onAttach = (app) => this.sync.appAttached(party(app));
       server.onDetach = (app) => this.sync.appGone(party(app));
       this.regions.set(region.name, { index, service, server });
       log('info', `region ${region.name} ready: ${formatSize(region.size)}, ${region.pageSize}-byte pages, cache ${formatSize(service.cacheLimitPages * region.pageSize)}`);

@@ -24,6 +24,8 @@ export class AttachServer {
   private server: UnixServer;
   private attached = new Set<Attached>();
   readonly handlers = new Map<string, RequestHandler>();
+  /** Called when an app has attached (its userfaultfd is watched). */
+  onAttach: ((app: AppLink) => void) | undefined;
   /** Called when an app detaches, for state an app holds elsewhere (locks, say). */
   onDetach: ((app: AppLink) => void) | undefined;
 
@@ -91,6 +93,7 @@ export class AttachServer {
         if (msg.via === 'syscall-user-mode') {
           this.log('warn', `app pid ${pid} has a user-mode-only userfaultfd: system calls that touch the region (read(2) into it, say) fail with EFAULT`);
         }
+        this.onAttach?.(link);
         this.send(conn, { op: 'ready' });
         return;
       }

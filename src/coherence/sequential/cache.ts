@@ -32,6 +32,7 @@
 //   SIGBUS at their next access, rather than left to read older bytes).
 import { Flag, Op, type Access, type CacheMemory, type Clock, type Completion, type Homes, type Msg, type Topology, type Wire } from '../protocol.js';
 import type { Logger } from '../../log.js';
+import type { LossLog } from '../loss-log.js';
 import type { FaultSource } from '../../trace/fault-event.js';
 
 /** This node's state of a page. */
@@ -95,12 +96,7 @@ export class CacheController {
   private readonly handedOff = new Set<number>();
   /** Releases waiting for each home's answers to their fences, in the order sent. */
   private readonly fencing = new Map<number, Release[]>();
-  /**
-   * Why writes made since the last synchronization were lost here (a dirty page lost, or
-   * data a home may never have taken in): the next synchronization fails, saying so, so
-   * that no app believes them durable.
-   */
-  private losses: string[] = [];
+
   private readonly host: string;
   readonly counters: CacheCounters = { held: 0, lostPages: 0, failedPages: 0, cleaned: 0 };
 
@@ -112,6 +108,8 @@ export class CacheController {
     private readonly memory: CacheMemory,
     private readonly clock: Clock,
     private readonly options: CacheOptions,
+    /** Where writes lost before they were durable are noted (every app's next synchronization fails). */
+    private readonly losses: LossLog,
     private readonly log: Logger,
   ) {
     this.state = new Uint8Array(pages);
@@ -306,14 +304,9 @@ export class CacheController {
   /**
    * Writes every Modified page home, keeping it Exclusive, and fences every home that
    * was handed data since the last synchronization; `done` once all of it is in the
-   * master copies.
+   * master copies (or with why not, should a home stay away past the grace time).
    */
   release(done: Completion): void {
-    if (this.losses.length > 0) {
-      const why = this.losses.join('; ');
-      this.losses = [];
-      return done(why);
-    }
     const r: Release = { pages: new Set(), fences: 0, done, expiring: false };
     for (let page = 0; page < this.pages; page++) {
       if (this.state[page] !== PageState.Modified) continue;
@@ -329,7 +322,10 @@ export class CacheController {
       }
     }
     for (const page of this.cleaning) r.pages.add(page); // sent by an earlier release: this one waits for it too
-    for (const home of this.handedOff) {
+    // A home an earlier release's fence has not come back from is fenced again: its answer
+    // comes after that one's, so this release, too, waits for the data it covers.
+    const unanswered = [...this.fencing].filter(([, q]) => q.length > 0).map(([home]) => home);
+    for (const home of new Set([...this.handedOff, ...unanswered])) {
       this.wire.send(home, { op: Op.Fence, flags: 0, region: this.region, page: 0 });
       const q = this.fencing.get(home);
       if (q) q.push(r);
@@ -446,12 +442,13 @@ export class CacheController {
     }
     for (const r of this.releases) for (const page of r.pages) if (this.homes.homeOf(page) === node) this.expireLater(r);
     const gone = `node ${node}, which was sent data of this node's, was lost before it said it had taken it in`;
-    if (this.handedOff.delete(node)) this.losses.push(gone);
+    // Data it was handed and had not confirmed (no fence yet, or one unanswered) may be lost.
+    if (this.handedOff.delete(node) || this.fencing.has(node)) this.losses.note(gone);
     for (const r of this.fencing.get(node) ?? []) this.finish(r, gone);
     this.fencing.delete(node);
     if (lost > 0) {
       this.counters.lostPages += lost;
-      this.losses.push(`node ${node} was cut off while this node held ${lost} of its page(s) dirty`);
+      this.losses.note(`node ${node} was cut off while this node held ${lost} of its page(s) dirty`);
       this.log('error', `region #${this.region}: node ${node} was cut off while this node held ${lost} of its page(s) dirty; the writes since the last synchronization are lost (apps get SIGBUS at their next access)`);
     }
   }
@@ -489,7 +486,7 @@ export class CacheController {
     this.state[page] = PageState.Invalid;
     if (dirty) {
       this.counters.lostPages++;
-      this.losses.push(`node ${home} restarted and gave up page ${page} before this node could report it`);
+      this.losses.note(`node ${home} restarted and gave up page ${page} before this node could report it`);
       this.memory.lose(page, `its home, node ${home}, restarted and stopped waiting for this node before it could report the page; the writes made since the last synchronization are lost`);
     } else {
       this.memory.drop(page);

@@ -21,7 +21,7 @@ export class SequentialProtocol implements RegionProtocol {
   readonly home: HomeDirectory;
 
   constructor(c: ProtocolContext) {
-    this.cache = new CacheController(c.region, c.pages, c.topology, c.wire, c.memory, c.clock, { holdMs: c.holdMs, graceMs: c.graceMs }, c.log);
+    this.cache = new CacheController(c.region, c.pages, c.topology, c.wire, c.memory, c.clock, { holdMs: c.holdMs, graceMs: c.graceMs }, c.losses, c.log);
     this.home = new HomeDirectory(c.region, c.pages, c.topology, c.wire, c.master, c.directory, c.clock, c.quarantineMs, c.graceMs, c.log);
   }
 

@@ -143,6 +143,7 @@ export class SimNode {
       s.endpoint, s.nodes, clock, s.graceMs, s.quarantineMs, syncLog,
       (app, _message, data) => world.lockLost(this, app, (data as { lock: string }).lock),
       (done) => this.coherence.release(done),
+      this.coherence.losses,
     );
   }
 

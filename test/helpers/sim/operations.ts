@@ -63,6 +63,10 @@ export class SyncOps {
     private readonly totalApps: number,
   ) {}
 
+  private party(a: SyncApp): { node: number; app: number; pid: number } {
+    return { node: a.node.id, app: a.app, pid: a.app };
+  }
+
   private key(a: SyncApp): string {
     return `${a.node.id}/${a.app}`;
   }
@@ -72,6 +76,7 @@ export class SyncOps {
     for (let i = 0; i < this.appsPerNode; i++) {
       const a: SyncApp = { node, app: this.nextApp++, busy: false, holds: new Set(), arrived: this.released };
       this.apps.set(this.key(a), a);
+      node.sync.appAttached(this.party(a));
     }
   }
 
@@ -132,7 +137,7 @@ export class SyncOps {
   }
 
   private lock(a: SyncApp, name: string): void {
-    this.call(a, `lock ${name}`, (done) => a.node.sync.lock({ node: a.node.id, app: a.app, pid: a.app }, name, done), () => {
+    this.call(a, `lock ${name}`, (done) => a.node.sync.lock(this.party(a), name, done), () => {
       const holders = this.holders.get(name) ?? new Set();
       this.holders.set(name, holders);
       const others = [...holders].filter((k) => k !== this.key(a));
@@ -146,12 +151,12 @@ export class SyncOps {
     // Given up as the call starts: the next holder may be granted before this call's answer.
     a.holds.delete(name);
     this.holders.get(name)?.delete(this.key(a));
-    this.call(a, `unlock ${name}`, (done) => a.node.sync.unlock({ node: a.node.id, app: a.app, pid: a.app }, name, done), () => undefined, this.world.synchronizing(a.node.id));
+    this.call(a, `unlock ${name}`, (done) => a.node.sync.unlock(this.party(a), name, done), () => undefined, this.world.synchronizing(a.node.id));
   }
 
   private barrier(a: SyncApp): void {
     const round = ++a.arrived;
-    this.call(a, `barrier round ${round}`, (done) => a.node.sync.barrier({ node: a.node.id, app: a.app, pid: a.app }, BARRIER, this.totalApps, done), () => {
+    this.call(a, `barrier round ${round}`, (done) => a.node.sync.barrier(this.party(a), BARRIER, this.totalApps, done), () => {
       for (const other of this.apps.values()) {
         if (other.arrived < round) fail(`barrier round ${round} released app ${this.key(a)} before app ${this.key(other)} arrived`);
       }
@@ -160,7 +165,7 @@ export class SyncOps {
   }
 
   private flush(a: SyncApp): void {
-    this.call(a, 'flush', (done) => a.node.sync.flush(done), () => undefined, this.world.synchronizing(a.node.id));
+    this.call(a, 'flush', (done) => a.node.sync.flush(this.party(a), done), () => undefined, this.world.synchronizing(a.node.id));
   }
 
   /** At the end: no call waits. */
