@@ -106,6 +106,7 @@ export class Workload implements EnvListener {
   private nextId = 1;
   private round = 0;
   private timer: NodeJS.Timeout | undefined;
+  private lastWatch = Date.now();
   private readonly syncKinds = Object.keys(SYNC_KINDS) as SyncKind[];
   readonly stats = { rounds: 0, synced: 0, failed: 0, abandoned: 0, verifies: 0, appsStarted: 0 };
   /** Longest wait seen per fault kind blamed (sync calls and access stalls, minus stopped time). */
@@ -351,6 +352,17 @@ export class Workload implements EnvListener {
   }
 
   private watch(): void {
+    const now = Date.now();
+    // A tick that fires late means this process was starved: what it knows of the apps is
+    // stale, so it judges nothing this time. Otherwise it judges once the reports already
+    // waiting in the apps' pipes are read (setImmediate runs after the poll phase).
+    const late = now - this.lastWatch > 4 * WATCH_MS;
+    this.lastWatch = now;
+    if (!late) setImmediate(() => this.judge());
+    this.replace(now);
+  }
+
+  private judge(): void {
     const { env, checker, hangMs } = this.o;
     const now = Date.now();
     for (const app of this.live()) {
@@ -376,7 +388,6 @@ export class Workload implements EnvListener {
         app.proc.kill('stuck three times the hang bound');
       }
     }
-    this.replace(now);
   }
 
   private replace(now: number): void {
