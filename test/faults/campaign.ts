@@ -9,7 +9,7 @@ import { Checker, type Counts, type Finding } from './checker.js';
 import { FaultEnv, SLACK_MS } from './env.js';
 import { KINDS, PAUSE } from './kinds.js';
 import { Nemesis, type FaultNote } from './nemesis.js';
-import { decodeValue, planSlots } from './slots.js';
+import { PAGES_PER_BLOCK, SLOTS_PER_PAGE, decodeValue, planSlots } from './slots.js';
 import { Workload } from './workload.js';
 
 export interface CampaignOptions {
@@ -33,6 +33,10 @@ export interface CampaignResult {
   readsChecked: number;
   rounds: { rounds: number; synced: number; failed: number; abandoned: number; verifies: number; appsStarted: number };
   skipped: Record<string, string>;
+  /** What each kind drawn from does. */
+  kinds: Record<string, string>;
+  /** The cluster and workload the run used, for the report. */
+  shape: { hosts: number; nodesPerHost: number; regionBytes: number; pagesPerBlock: number; slotsPerPage: number; stretchMs: number; roundStretchMs: number };
   network: string;
   segmentFs: string;
   hangMs: number;
@@ -120,6 +124,10 @@ export async function runCampaign(o: CampaignOptions, loadavg: () => number): Pr
       readsChecked: checker.readsChecked,
       rounds: workload.stats,
       skipped,
+      kinds: Object.fromEntries(kinds.map((k) => [k.name, k.description])),
+      shape: {
+        hosts: HOSTS, nodesPerHost: NODES_PER_HOST, regionBytes: REGION_BYTES, pagesPerBlock: PAGES_PER_BLOCK, slotsPerPage: SLOTS_PER_PAGE, stretchMs: STRETCH_MS, roundStretchMs: ROUND_STRETCH_MS,
+      },
       network: env.network ? `${HOSTS} network namespaces joined by veth links through a bridge, tbf 1 Gbit/s` : `loopback (${env.networkUnavailable})`,
       segmentFs: env.disk ? `a tmpfs of its own at ${env.disk.dir}, sized for the segments plus 4 MiB` : `/dev/shm (${env.diskUnavailable})`,
       hangMs,

@@ -140,7 +140,7 @@ export class Checker {
     }
   }
 
-  /** Brings the deadline of apps orphaned by `node`'s failure forward (a stopped node resumed). */
+  /** Brings the deadline of orphaned apps forward (their killed node is gone, their stopped node resumed). */
   tellBy(apps: number[], deadline: number): void {
     for (const id of apps) {
       const o = this.apps.get(id)?.orphan;

@@ -29,13 +29,17 @@ export type NodeState = 'up' | 'down' | 'stopped';
 export interface EnvListener {
   /** `node` failed at `at` because of fault `kind`; its apps must be told by `deadline`. */
   failed(node: number, at: number, deadline: number, kind: string): void;
-  /** A stopped node runs again: its apps must be told by `deadline` at the latest. */
-  resumed(node: number, deadline: number): void;
+  /** The apps of failed node `node` must now be told by `deadline` at the latest. */
+  tellBy(node: number, deadline: number): void;
   /** `node` exited on its own. */
   crashed(node: number, at: number, detail: string): void;
 }
 
-/** How soon after its node is killed an app must be told: the app hears at its next event-loop turn. */
+/**
+ * How soon an app must be told once its node is gone (its process has exited, so the
+ * app's socket to it is closed) or knows it was frozen (SIGCONT): the app hears at its
+ * next event-loop turn, which comes every stretch of 25 ms; the rest is scheduling slack.
+ */
 export const PROMPT_MS = 500;
 /**
  * Scheduling slack on a loaded 2-core machine, added to every deadline derived from the
@@ -43,8 +47,9 @@ export const PROMPT_MS = 500;
  * have waited that long for a CPU.
  */
 export const SLACK_MS = 500;
-/** How long a node that crashed stays down before it is restarted. */
+/** How long a node that crashed stays down before it is restarted (and the step between tries). */
 const CRASH_RESTART_MS = 500;
+const RESTART_ATTEMPTS = 10;
 const RELINK_TIMEOUT_MS = 20_000;
 
 export class FaultEnv {
@@ -146,22 +151,36 @@ export class FaultEnv {
     });
   }
 
-  /** Restarts a node that is down (same segment); resolves once it answers. */
+  /**
+   * Restarts a node that is down (same segment); resolves once it answers. A start that
+   * fails (its log says why) is tried again, a little later each time.
+   */
   async restart(id: number): Promise<void> {
-    if (this.stateOf(id) !== 'down' || this.closing) return;
-    await this.start(id);
+    for (let attempt = 1; this.stateOf(id) === 'down' && !this.closing; attempt++) {
+      try {
+        await this.start(id);
+      } catch (err) {
+        this.options.log(`node ${id} did not start (attempt ${attempt}): ${(err as Error).message.split('\n').slice(0, 2).join(' ')}`);
+        if (attempt === RESTART_ATTEMPTS) throw err;
+        await new Promise((r) => setTimeout(r, CRASH_RESTART_MS * attempt));
+      }
+    }
   }
 
-  /** SIGKILL: the node's apps must be told at once (PROMPT_MS). */
+  /**
+   * SIGKILL: the node's apps must be told as soon as it is gone (PROMPT_MS after its exit
+   * is seen: on a loaded machine a killed process may take a while to die and close its
+   * sockets).
+   */
   async kill(id: number, kind: string): Promise<void> {
     const node = this.cluster.nodes.get(id)!;
-    const at = Date.now();
     this.expectedExit.add(id);
     this.state.set(id, 'down');
-    this.listener?.failed(id, at, at + PROMPT_MS, kind);
+    this.listener?.failed(id, Date.now(), Infinity, kind);
     node.process.kill('SIGKILL');
     this.cluster.nodes.delete(id);
     await node.exited;
+    this.listener?.tellBy(id, Date.now() + PROMPT_MS);
   }
 
   /**
@@ -187,7 +206,7 @@ export class FaultEnv {
     this.stoppedSince.delete(id);
     this.state.set(id, 'up');
     this.lives.set(id, this.lifeOf(id) + 1); // apps attached from now on are of its new life
-    this.listener?.resumed(id, at + PROMPT_MS);
+    this.listener?.tellBy(id, at + PROMPT_MS);
   }
 
   private onCrash(id: number, detail: string): void {
@@ -199,15 +218,8 @@ export class FaultEnv {
   }
 
   private async restartAfterCrash(id: number): Promise<void> {
-    for (let attempt = 1; attempt <= 10 && !this.closing && this.stateOf(id) === 'down'; attempt++) {
-      await new Promise((r) => setTimeout(r, CRASH_RESTART_MS * attempt));
-      try {
-        await this.restart(id);
-        return;
-      } catch (err) {
-        this.options.log(`node ${id} did not restart after its crash (attempt ${attempt}): ${(err as Error).message.split('\n')[0]}`);
-      }
-    }
+    await new Promise((r) => setTimeout(r, CRASH_RESTART_MS));
+    await this.restart(id).catch(() => undefined); // still down: the run's end reports it
   }
 
   /** Resolves true once every node is up and linked to all the others, false after the timeout. */
@@ -236,7 +248,11 @@ export class FaultEnv {
     this.closing = true;
     for (const id of this.nodeIds) if (this.stateOf(id) === 'stopped') this.cluster.nodes.get(id)?.process.kill('SIGCONT');
     for (const id of this.nodeIds) this.expectedExit.add(id);
+    // A node that does not stop on SIGTERM must not keep the run from ending.
+    const nodes = [...this.cluster.nodes.values()];
+    const killer = setTimeout(() => nodes.forEach((n) => n.process.kill('SIGKILL')), 15_000);
     await this.cluster.close();
+    clearTimeout(killer);
     this.disk?.unmount();
     this.network?.destroy();
   }

@@ -83,6 +83,7 @@ export function writeDocs(r: CampaignResult, argv: string[]): string {
   const commit = git(['rev-parse', '--short=12', 'HEAD']) || 'unknown';
   const dirty = git(['status', '--porcelain', '--untracked-files=no']) !== '';
   const o = r.options;
+  const sh = r.shape;
   const lines = [
     '# Reliability',
     '',
@@ -101,24 +102,21 @@ export function writeDocs(r: CampaignResult, argv: string[]): string {
     '',
     '## Method',
     '',
-    `A local cluster of 2 hosts x 2 nodes (real \`naplus-mount\` processes), hosts in ${r.network}; segments on ${r.segmentFs}; ` +
-      `region \`data\` of 4 MiB, placement \`block\`; \`heartbeatMs\` ${o.heartbeatMs}, \`peerTimeoutMs\` ${o.peerTimeoutMs}.`,
+    `A local cluster of ${sh.hosts} hosts x ${sh.nodesPerHost} nodes (real \`naplus-mount\` processes), hosts in ${r.network}; segments on ${r.segmentFs}; ` +
+      `region \`data\` of ${sh.regionBytes >> 20} MiB, placement \`block\`; \`heartbeatMs\` ${o.heartbeatMs}, \`peerTimeoutMs\` ${o.peerTimeoutMs}.`,
     '',
-    `Workload: ${o.appsPerNode} app(s) per node, each a writer owning 8 slots (64-bit, written with Atomics) on 2 pages homed on every node (every writer x every home). ` +
-      'Rounds: every app stores a value naming its writer, the round and the slot, does 100 ms of plain loads and stores, then synchronizes: `barrier()` across the round\'s roster, ' +
-      'or a lock taken and released (drawn per round). A write is synchronized when that call has returned; the controller keeps the ledger. After each round every app whose node ' +
-      'has not failed reads every slot of every writer, which must hold its writer\'s latest synchronized value or a later value of the same writer. Between commands apps run ' +
-      'stretches of 25 ms of plain loads and stores (no API call), reading back their own slots and scratch counters, and report each. Apps that were told or died are replaced by ' +
-      'fresh ones once their node is up. At the end, with every fault healed, two barrier rounds are verified from every node.',
+    `Workload: ${o.appsPerNode} app(s) per node, each a writer owning ${sh.pagesPerBlock * sh.slotsPerPage} slots (64-bit, stored and loaded with Atomics) on ${sh.pagesPerBlock} pages homed on each node ` +
+      `(every writer x every home), plus a scratch counter on each of those pages. Rounds: every app stores in its slots a value naming its writer, the round and the slot, ` +
+      `does ${sh.roundStretchMs} ms of plain loads and stores, then synchronizes: \`barrier()\` across the round's roster, or a lock taken and released (drawn per round). ` +
+      'A write is synchronized when that call has returned; the controller keeps the ledger. After each round every app whose node has not failed reads every slot of every ' +
+      'writer, which must hold its writer\'s latest synchronized value or a later value of the same writer. Between commands apps run stretches of ' +
+      `${sh.stretchMs} ms of plain loads and stores (no API call), reading back their own slots and counters and storing the counters again, and report each. ` +
+      'Apps that were told or died are replaced by fresh ones once their node is up. At the end, with every fault healed, two barrier rounds are verified from every node.',
     '',
     `Faults (seed ${o.seed}), one at a time or, as the seed decides (30%), overlapping a fault of another resource (at most one node or link faulty at once; the disk may fill meanwhile), ` +
       '200-800 ms apart, every kind once first:',
     '',
-    '- `kill`: SIGKILL of a node, restarted on the same segment after 0.3-2 s;',
-    `- \`stop\`: SIGSTOP of a node for 1.5-3 x \`peerTimeoutMs\`, then SIGCONT;`,
-    '- `reset`: one TCP connection between two live nodes destroyed with `ss -K` (in the dialing node\'s namespace, filtered by its local port);',
-    '- `linkdown`: a host\'s veth link down for 1-3 s, then up;',
-    '- `diskfull`: the segments\' filesystem filled to the last byte with a file for 1-3 s while apps run, then the file deleted.',
+    ...Object.entries(r.kinds).map(([k, what]) => `- \`${k}\`: ${what};`),
     '',
     `Hang bound: \`peerTimeoutMs\` + 4 heartbeats + 500 ms of scheduling slack = ${r.hangMs} ms.`,
     '',

@@ -30,8 +30,8 @@
 //   fault. From that wait is taken any time the app's own node spent stopped by the
 //   nemesis (the controller's own delay: nothing can serve a frozen node's apps). What is
 //   left must stay within hangMs = peerTimeoutMs + 4 heartbeats + SLACK_MS; beyond it
-//   counts one hang, reported with what was waiting. An app stuck three times that long
-//   is killed so that the run goes on.
+//   counts one hang, reported with what was waiting. An app stuck twice that long is
+//   killed so that the run goes on.
 import type { Checker, Expectation } from './checker.js';
 import type { EnvListener, FaultEnv } from './env.js';
 import { PROMPT_MS } from './env.js';
@@ -156,7 +156,7 @@ export class Workload implements EnvListener {
     this.o.checker.nodeFailed(hit.map((a) => a.id), at, deadline, kind);
   }
 
-  resumed(node: number, deadline: number): void {
+  tellBy(node: number, deadline: number): void {
     const orphans = this.live().filter((a) => a.node === node && a.orphanDeadline !== undefined);
     for (const a of orphans) a.orphanDeadline = Math.min(a.orphanDeadline!, deadline);
     this.o.checker.tellBy(orphans.map((a) => a.id), deadline);
@@ -247,6 +247,8 @@ export class Workload implements EnvListener {
         this.settle(app, e.round, 'abandoned');
         return;
       case 'verified':
+        // Its node may have failed since the verify was sent: then only its silence is judged.
+        if (checker.progress(app.id, e.t0, 'read every slot')) this.silenced(app);
         if (app.verifying) checker.verify(app.id, e.t0, e.t1, e.values.map(BigInt), app.verifying.expected);
         app.verifying?.done();
         return;
@@ -384,8 +386,8 @@ export class Workload implements EnvListener {
         app.flagged = key;
         checker.hang(now, since, `app ${app.id} (pid ${app.proc.pid}, writer ${app.position}) on node ${app.node}${app.orphanDeadline !== undefined ? ' (its node failed)' : ''}: ${what}: waited ${waited} ms, more than ${hangMs} ms`);
         this.o.log(`hang: app ${app.id} on node ${app.node}: ${what}, ${waited} ms`);
-      } else if (waited > 3 * hangMs) {
-        app.proc.kill('stuck three times the hang bound');
+      } else if (waited > 2 * hangMs) {
+        app.proc.kill('stuck twice the hang bound');
       }
     }
   }
