@@ -60,8 +60,25 @@ export function rows(r: CampaignResult): Row[] {
   return [...out, total];
 }
 
+const at = (r: CampaignResult, t: number) => `at ${((t - r.startedAt) / 1000).toFixed(1)} s`;
+
+/** The first `max` findings in time order. */
 export function findingLines(r: CampaignResult, max: number): string[] {
-  return r.findings.slice(0, max).map((f) => `${f.what} (${f.kind}), at ${((f.t - r.startedAt) / 1000).toFixed(1)} s: ${f.detail}`);
+  return r.findings.slice(0, max).map((f) => `${f.what} (${f.kind}), ${at(r, f.t)}: ${f.detail}`);
+}
+
+/** One line per kind of finding and fault kind: how many, and the first of them. */
+export function findingExamples(r: CampaignResult): string[] {
+  const groups = new Map<string, { n: number; first: CampaignResult['findings'][number] }>();
+  for (const f of r.findings) {
+    const key = `${f.what} (${f.kind})`;
+    const g = groups.get(key);
+    if (g) g.n++;
+    else groups.set(key, { n: 1, first: f });
+  }
+  const order = (key: string) => FAILING.findIndex((w) => key.startsWith(`${w} `));
+  return [...groups].sort((a, b) => order(a[0]) - order(b[0]) || a[1].first.t - b[1].first.t)
+    .map(([key, g]) => `${key}: ${g.n}; the first, ${at(r, g.first.t)}: ${g.first.detail}`);
 }
 
 const MEANINGS = [
@@ -132,7 +149,7 @@ export function writeDocs(r: CampaignResult, argv: string[]): string {
     '',
     ...MEANINGS.map((m) => `- ${m}`),
     '',
-    ...(r.findings.length ? ['## Findings', '', `The first of ${r.findings.length}:`, '', ...findingLines(r, 30).map((l) => `- ${l}`), ''] : []),
+    ...(r.findings.length ? ['## Findings', '', `${r.findings.length} in all (a lost write or silent app counts once; lost unsynced counts each word), by kind, with the first of each:`, '', ...findingExamples(r).map((l) => `- ${l}`), ''] : []),
   ];
   fs.writeFileSync(DOCS_FILE, `${lines.join('\n')}\n`);
   return DOCS_FILE;

@@ -8,11 +8,11 @@ import { parseArgs } from 'node:util';
 import { formatTable } from '../../bench/lib/report.js';
 import { runCampaign } from './campaign.js';
 import { KINDS, PAUSE } from './kinds.js';
-import { failed, findingLines, replayCommand, rows, summary, writeDocs } from './report.js';
+import { failed, findingExamples, findingLines, replayCommand, rows, summary, writeDocs } from './report.js';
 
 const NAMES = [...KINDS, PAUSE].map((k) => k.name);
 const USAGE = `Usage: npm run test:faults -- [--seed S] [--faults N] [--kinds ${KINDS.map((k) => k.name).join(',')}  ('pause': a control injecting nothing)]
-       [--apps-per-node N] [--loopback] [--json] [--write-docs] [--findings N (printed on failure, 20)]`;
+       [--apps-per-node N] [--loopback] [--json] [--write-docs] [--findings N (also print the first N findings)]`;
 
 function positiveInt(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -60,7 +60,8 @@ async function main(): Promise<number> {
   const bad = failed(result);
   if (values['write-docs']) log(`wrote ${writeDocs(result, argv)}`);
   if (bad) {
-    for (const line of findingLines(result, positiveInt('findings', values.findings, 20))) log(line);
+    for (const line of findingExamples(result)) log(line);
+    if (values.findings !== undefined) for (const line of findingLines(result, positiveInt('findings', values.findings, 1))) log(line);
     log(`FAILED with seed ${seed}; replay: ${replayCommand(result)}`);
   }
   if (values.json) {

@@ -34,10 +34,14 @@ export async function killConnection(env: FaultEnv, a: number, b: number): Promi
   const ns = env.nodeFile(dialer).netns;
   const dst = env.listenOf(listener);
   const pid = env.pidOf(dialer);
-  const mine = (await ss(ns, ['-p', 'state', 'established', 'dst', dst])).filter((l) => l.includes(`pid=${pid},`));
-  // Columns: Recv-Q Send-Q Local:Port Peer:Port Process
-  const local = mine[0]?.trim().split(/\s+/)[2];
-  if (!local) return { killed: 0, detail: `node ${dialer} had no connection to node ${listener} (${dst})` };
+  let local: string | undefined;
+  // A link may be between connections (a peer just redialled): look again for a moment.
+  for (let look = 0; look < 10 && !local; look++) {
+    if (look > 0) await new Promise((r) => setTimeout(r, 100));
+    const mine = (await ss(ns, ['-p', 'state', 'established', 'dst', dst])).filter((l) => l.includes(`pid=${pid},`));
+    local = mine[0]?.trim().split(/\s+/)[2]; // columns: Recv-Q Send-Q Local:Port Peer:Port Process
+  }
+  if (!local) return { killed: 0, detail: `node ${dialer} had no connection to node ${listener} (${dst}) for 1 s` };
   const port = local.slice(local.lastIndexOf(':') + 1);
   const killed = await ss(ns, ['-K', 'state', 'established', 'dst', dst, 'sport', '=', `:${port}`]);
   return { killed: killed.length, detail: `node ${dialer} ${local} -> node ${listener} ${dst}` };
