@@ -85,16 +85,26 @@ async function runRound(c: Extract<Command, { op: 'round' }>): Promise<void> {
   const t0 = Date.now();
   send({ ev: 'calling', round: c.round, t: t0 });
   const abandoned = new Promise<'abandoned'>((resolve) => abandon.set(c.round, () => resolve('abandoned')));
+  const sync = SYNC_KINDS[c.kind](region, c);
   try {
-    const outcome = await Promise.race([SYNC_KINDS[c.kind](region, c).then(() => 'synced' as const), abandoned]);
-    if (outcome === 'abandoned') send({ ev: 'abandoned', round: c.round, t: Date.now() });
-    else send({ ev: 'synced', round: c.round, t0, t1: Date.now() });
+    const outcome = await Promise.race([sync.then(() => 'synced' as const), abandoned]);
+    if (outcome === 'synced') {
+      send({ ev: 'synced', round: c.round, t0, t1: Date.now() });
+      return;
+    }
+    send({ ev: 'abandoned', round: c.round, t: Date.now() });
+    sync.catch((err) => told(c.round, t0, err)); // a call stopped waiting for still tells the app
   } catch (err) {
-    send({ ev: 'sync-failed', round: c.round, t0, t1: Date.now(), code: (err as { code?: string }).code ?? 'EIO', message: (err as Error).message });
-    process.exit(0);
+    told(c.round, t0, err);
   } finally {
     abandon.delete(c.round);
   }
+}
+
+/** A sync call rejected: the app was told; it says so and retires. */
+function told(round: number, t0: number, err: unknown): never {
+  send({ ev: 'sync-failed', round, t0, t1: Date.now(), code: (err as { code?: string }).code ?? 'EIO', message: (err as Error).message });
+  process.exit(0);
 }
 
 function verify(): void {

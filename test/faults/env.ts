@@ -75,7 +75,7 @@ export class FaultEnv {
 
   static async create(options: EnvOptions): Promise<FaultEnv> {
     const tag = `nf${process.pid % 100000}`;
-    const networkUnavailable = options.namespaces ? namespacesUnavailable() : 'namespaces not asked for';
+    const networkUnavailable = options.namespaces ? namespacesUnavailable() : '--loopback was given';
     const diskUnavailable = SegmentDisk.unavailable();
     let network: HostNetwork | undefined;
     let disk: SegmentDisk | undefined;
