@@ -147,7 +147,7 @@ export class FaultEnv {
     this.lives.set(id, this.lifeOf(id) + 1);
     void node.exited.then((code) => {
       if (this.expectedExit.has(id) || this.closing || this.cluster.nodes.get(id) !== node) return;
-      this.onCrash(id, `exit code ${code}; last log lines:\n${node.log().slice(-4).join('\n')}`);
+      this.onCrash(id, `exit code ${code}; its log ends: ${node.log().slice(-4).map((l) => l.trim()).join(' | ')}`);
     });
   }
 

@@ -164,7 +164,7 @@ export class Workload implements EnvListener {
 
   crashed(node: number, at: number, detail: string): void {
     this.o.checker.crash(node, at, detail);
-    this.o.log(`node ${node} crashed: ${detail.split('\n')[0]}`);
+    this.o.log(`node ${node} crashed: ${detail}`);
     this.failed(node, at, at + PROMPT_MS, this.o.checker.blame(at, at));
   }
 
