@@ -32,8 +32,8 @@ export interface LocalClusterSpec {
   network?: HostNetwork;
   /** The cluster file's "transport" section. */
   transport?: Partial<Omit<TransportConfig, 'tls'>>;
-  /** Where the hosts' segment files go (default /dev/shm; nodes create them only under /dev/shm). */
-  segmentDir?: string;
+  /** Segment of host h: `${segmentPrefix}-h${h}` (default /dev/shm/naplus-<name>). */
+  segmentPrefix?: string;
 }
 
 export interface LocalClusterFiles {
@@ -66,7 +66,7 @@ export async function writeLocalCluster(spec: LocalClusterSpec): Promise<LocalCl
     for (let n = 0; n < spec.nodesPerHost; n++) {
       nodes.push({ id: id++, listen: spec.network ? `${spec.network.addresses[h]}:${7100 + n}` : `127.0.0.1:${await freePort()}` });
     }
-    hosts.push({ name: `h${h + 1}`, segment: { path: path.join(spec.segmentDir ?? '/dev/shm', `naplus-${spec.name}-h${h + 1}`), size: 1 }, nodes });
+    hosts.push({ name: `h${h + 1}`, segment: { path: `${spec.segmentPrefix ?? `/dev/shm/naplus-${spec.name}`}-h${h + 1}`, size: 1 }, nodes });
   }
   const raw = { cluster: spec.name, secretFile: 'cluster.secret', hosts, regions: spec.regions, ...(spec.transport ? { transport: spec.transport } : {}) };
   const configPath = path.join(spec.dir, 'cluster.json');

@@ -6,6 +6,7 @@
 // back), tells its listener when a node fails or comes back, and restarts a node that
 // exits without being told to (a crash), which it reports.
 import fs from 'node:fs';
+import path from 'node:path';
 import { loadConfig, type ClusterConfig } from '../../src/config.js';
 import { waitForLinks } from '../../src/local-cluster.js';
 import { makeHostNetwork, namespacesUnavailable, type HostNetwork } from '../../src/netns.js';
@@ -83,7 +84,7 @@ export class FaultEnv {
       if (!networkUnavailable) network = makeHostNetwork(tag, options.hosts, { rate: '1gbit' });
       if (!diskUnavailable) disk = SegmentDisk.mount(`naplus-faults-${process.pid}`);
       const cluster = await makeCluster({
-        hosts: options.hosts, nodesPerHost: options.nodesPerHost, network, segmentDir: disk?.dir, start: false,
+        hosts: options.hosts, nodesPerHost: options.nodesPerHost, network, segmentPrefix: disk && path.join(disk.dir, 'segment'), start: false,
         regions: [{ name: 'data', size: options.regionBytes, placement: 'block' }],
         transport: { heartbeatMs: options.heartbeatMs, peerTimeoutMs: options.peerTimeoutMs },
       });
