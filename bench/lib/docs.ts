@@ -23,7 +23,7 @@ export interface DocsRun {
   load: [number, number];
 }
 
-function git(args: string[]): string {
+export function git(args: string[]): string {
   try {
     return execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   } catch {
@@ -31,7 +31,7 @@ function git(args: string[]): string {
   }
 }
 
-function distro(): string {
+export function distro(): string {
   try {
     return /^PRETTY_NAME="?([^"\n]*)"?/m.exec(fs.readFileSync('/etc/os-release', 'utf8'))?.[1] ?? 'unknown';
   } catch {
@@ -39,7 +39,7 @@ function distro(): string {
   }
 }
 
-function markdownTable(rows: Row[]): string {
+export function markdownTable(rows: Row[]): string {
   if (rows.length === 0) return '';
   const cols = [...new Set(rows.flatMap((r) => Object.keys(r)))];
   const esc = (t: string) => t.replace(/\|/g, '\\|');

@@ -35,7 +35,7 @@ export interface TestApp {
   signal: Promise<NodeJS.Signals | null>;
 }
 
-export interface ClusterOptions extends Pick<LocalClusterSpec, 'network' | 'transport'> {
+export interface ClusterOptions extends Pick<LocalClusterSpec, 'network' | 'transport' | 'segmentPrefix'> {
   hosts?: number;
   nodesPerHost?: number;
   regions: RegionSpec[];
@@ -47,7 +47,7 @@ export async function makeCluster(opts: ClusterOptions): Promise<TestCluster> {
   const name = `t${process.pid}x${clusters++}`;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'naplus-cluster-'));
   const files = await writeLocalCluster({
-    name, dir, hosts: opts.hosts ?? 1, nodesPerHost: opts.nodesPerHost ?? 1, regions: opts.regions, network: opts.network, transport: opts.transport,
+    name, dir, hosts: opts.hosts ?? 1, nodesPerHost: opts.nodesPerHost ?? 1, regions: opts.regions, network: opts.network, transport: opts.transport, segmentPrefix: opts.segmentPrefix,
   });
   const nodes = new Map<number, RunningNode>();
   const apps: TestApp[] = [];
