@@ -60,16 +60,14 @@ export class DataLedger {
   /**
    * A synchronization starts at `node`: what its apps wrote so far must be durable once
    * it has succeeded. Returns what to call when it ends. A synchronization that failed
-   * told its app that those writes may be lost: later ones no longer answer for them.
+   * told its app that the node's writes up to then may be lost (the node's other apps
+   * learn it at their next synchronization): later ones no longer answer for them.
    */
   synchronizing(node: number): (succeeded: boolean) => void {
     const writes = [...(this.lastWriteBy.get(node) ?? [])];
     return (succeeded) => {
-      const mine = this.lastWriteBy.get(node);
-      for (const [page, v] of writes) {
-        if (succeeded) this.durable[page] = Math.max(this.durable[page]!, v);
-        else if (mine?.get(page) === v) mine.delete(page);
-      }
+      if (!succeeded) return void this.lastWriteBy.delete(node);
+      for (const [page, v] of writes) this.durable[page] = Math.max(this.durable[page]!, v);
     };
   }
 
