@@ -78,13 +78,15 @@ export class CacheController {
   /** This node's state of every page (PageState). */
   readonly state: Uint8Array;
   private readonly pending: Uint8Array;
+  /** When each page's oldest pending request was made: it waits for an unreachable home at most the grace time from then. */
+  private readonly askedAt: Float64Array;
   private readonly grantedAt: Float64Array;
   /** Inv/Down waiting for the hold time of their page, by page. */
   private readonly deferred = new Map<number, Msg>();
   /** Pages whose requests wait for their home to be reachable: home → page → since. */
   private readonly parked = new Map<number, Map<number, number>>();
-  /** Homes whose parked requests have an expiry timer running. */
-  private readonly expiring = new Set<number>();
+  /** Homes whose parked requests have an expiry timer running, and when it fires. */
+  private readonly expiring = new Map<number, number>();
   /** Pages sent home by a Clean not yet answered (Cleaned). */
   private readonly cleaning = new Set<number>();
   private releases: Release[] = [];
@@ -114,6 +116,7 @@ export class CacheController {
   ) {
     this.state = new Uint8Array(pages);
     this.pending = new Uint8Array(pages);
+    this.askedAt = new Float64Array(pages);
     this.grantedAt = new Float64Array(pages).fill(-Infinity);
     this.host = topology.hostOf(wire.self);
   }
@@ -127,6 +130,7 @@ export class CacheController {
   request(page: number, access: Access): void {
     const s = this.state[page]!;
     const p = this.pending[page]!;
+    if (p === 0) this.askedAt[page] = this.clock.now();
     if (access === 'read') {
       if (s !== PageState.Invalid || p !== 0) return; // an M request satisfies reads too
       this.pending[page] = WANT_S;
@@ -494,14 +498,25 @@ export class CacheController {
     this.settleReleases(page, `page ${page} of region #${this.region} could not be written home: its home, node ${home}, gave it up`);
   }
 
+  /**
+   * The request for `page` waits for its home to be reachable. The grace time counts from
+   * when the request was made, not from now: a fault that already waited for a home
+   * that went silent does not wait a second grace time.
+   */
   private park(home: number, page: number): void {
     let parked = this.parked.get(home);
     if (!parked) this.parked.set(home, (parked = new Map()));
-    if (!parked.has(page)) parked.set(page, this.clock.now());
-    if (!this.expiring.has(home)) {
-      this.expiring.add(home);
-      this.clock.after(this.options.graceMs, () => this.expire(home));
-    }
+    if (!parked.has(page)) parked.set(page, this.pending[page] !== 0 ? this.askedAt[page]! : this.clock.now());
+    this.expireAt(home, parked.get(page)! + this.options.graceMs);
+  }
+
+  /** Makes sure the parked requests for `home` are looked at by `at`. */
+  private expireAt(home: number, at: number): void {
+    if ((this.expiring.get(home) ?? Infinity) <= at) return;
+    this.expiring.set(home, at);
+    this.clock.after(Math.max(0, at - this.clock.now()), () => {
+      if (this.expiring.get(home) === at) this.expire(home);
+    });
   }
 
   /** The faults waiting on `page` fail: it cannot be had. */
@@ -526,11 +541,7 @@ export class CacheController {
       parked.delete(page);
       this.giveUp(page, `its home, node ${home}, has been unreachable for ${Math.round(now - since)} ms`);
     }
-    if (parked.size === 0) {
-      this.parked.delete(home);
-    } else {
-      this.expiring.add(home);
-      this.clock.after(oldest + this.options.graceMs - now, () => this.expire(home));
-    }
+    if (parked.size === 0) this.parked.delete(home);
+    else this.expireAt(home, oldest + this.options.graceMs);
   }
 }
