@@ -170,9 +170,10 @@ export interface CacheMemory {
   /** Every app loses `page`. */
   drop(page: number): void;
   /**
-   * `page` is dropped and its writes since the last synchronization are lost (its home
-   * was cut off and will go back to its master copy): every app of this node that maps
-   * it takes SIGBUS at its next access, so nobody reads the older bytes unknowing.
+   * Writes to `page` since the last synchronization are lost (its home was cut off, or
+   * died before taking them in), and the page is no longer in this cache (dropped first):
+   * every app of this node takes SIGBUS at its next access to it, so none reads the older
+   * bytes unknowing.
    */
   lose(page: number, reason: string): void;
   /** The protocol permits more on `page` now (see PageProtocol.permits): resolve what waits on it. */

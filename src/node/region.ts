@@ -157,7 +157,6 @@ export class RegionService implements CacheMemory {
   }
 
   lose(page: number, reason: string): void {
-    this.drop(page);
     this.mapper.poison(page, reason);
   }
 

@@ -95,9 +95,9 @@ export class CacheController {
    * evicting) since its last synchronization: that data is durable only once the home has
    * taken it in, so a synchronization fences each of them (Fence, answered by Fenced).
    */
-  private readonly handedOff = new Set<number>();
-  /** Releases waiting for each home's answers to their fences, in the order sent. */
-  private readonly fencing = new Map<number, Release[]>();
+  private readonly handedOff = new Map<number, Set<number>>();
+  /** Fences sent to each home and not answered yet, in the order sent: the release waiting, the pages covered. */
+  private readonly fencing = new Map<number, Array<{ r: Release; pages: Set<number> }>>();
 
   private readonly host: string;
   readonly counters: CacheCounters = { held: 0, lostPages: 0, failedPages: 0, cleaned: 0 };
@@ -202,6 +202,7 @@ export class CacheController {
 
   private grant(msg: Msg): void {
     const { page } = msg;
+    this.confirmHandoff(this.homes.homeOf(page)!, page);
     const before = this.state[page]! as PageState;
     let source: FaultSource = 'cache';
     let wireBytes = 0;
@@ -269,8 +270,19 @@ export class CacheController {
 
   /** Sends `op` home; with data, the home is one a synchronization must fence. */
   private handOff(page: number, op: Op, flags: number, data: Uint8Array | undefined): void {
-    if (data) this.handedOff.add(this.homes.homeOf(page)!);
+    if (data) {
+      const home = this.homes.homeOf(page)!;
+      let pages = this.handedOff.get(home);
+      if (!pages) this.handedOff.set(home, (pages = new Set()));
+      pages.add(page);
+    }
     this.toHome(page, op, flags, data);
+  }
+
+  /** A grant of `page` from its home: it took in all we sent before (FIFO), the page's data we handed it too. */
+  private confirmHandoff(home: number, page: number): void {
+    this.handedOff.get(home)?.delete(page);
+    for (const f of this.fencing.get(home) ?? []) f.pages.delete(page);
   }
 
   /** A dirty page's bytes on their way home (apps may no longer write it): through the shared segment, or in the message. */
@@ -329,11 +341,12 @@ export class CacheController {
     // A home an earlier release's fence has not come back from is fenced again: its answer
     // comes after that one's, so this release, too, waits for the data it covers.
     const unanswered = [...this.fencing].filter(([, q]) => q.length > 0).map(([home]) => home);
-    for (const home of new Set([...this.handedOff, ...unanswered])) {
+    for (const home of new Set([...this.handedOff.keys(), ...unanswered])) {
       this.wire.send(home, { op: Op.Fence, flags: 0, region: this.region, page: 0 });
       const q = this.fencing.get(home);
-      if (q) q.push(r);
-      else this.fencing.set(home, [r]);
+      const fence = { r, pages: this.handedOff.get(home) ?? new Set<number>() };
+      if (q) q.push(fence);
+      else this.fencing.set(home, [fence]);
       r.fences++;
     }
     this.handedOff.clear();
@@ -369,10 +382,10 @@ export class CacheController {
   }
 
   private fenced(home: number): void {
-    const r = this.fencing.get(home)?.shift();
-    if (!r) return;
-    r.fences--;
-    this.finishIfDone(r);
+    const f = this.fencing.get(home)?.shift();
+    if (!f) return;
+    f.r.fences--;
+    this.finishIfDone(f.r);
   }
 
   private finishIfDone(r: Release): void {
@@ -435,8 +448,7 @@ export class CacheController {
         if (unconfirmed) this.state[page] = PageState.Modified; // not known to be home: dirty still
       } else if (s === PageState.Modified || unconfirmed) {
         lost++;
-        this.memory.lose(page, `its home, node ${node}, was cut off while this node held the page dirty; the writes made since the last synchronization are lost`);
-        this.state[page] = PageState.Invalid;
+        this.lose(page, `its home, node ${node}, was cut off while this node held the page dirty; the writes made since the last synchronization are lost`);
         this.settleReleases(page, `page ${page} of region #${this.region} could not be written home: its home, node ${node}, was cut off`);
       } else if (s !== PageState.Invalid) {
         this.memory.drop(page);
@@ -445,11 +457,15 @@ export class CacheController {
       if (this.pending[page] !== 0) this.park(node, page);
     }
     for (const r of this.releases) for (const page of r.pages) if (this.homes.homeOf(page) === node) this.expireLater(r);
+    // Data it was handed and had not confirmed (no fence answered since, no grant of the
+    // page again) may be lost: those pages are lost here too, so that no app rereads them
+    // from the master copy unknowing, and every app hears of it at its next synchronization.
     const gone = `node ${node}, which was sent data of this node's, was lost before it said it had taken it in`;
-    // Data it was handed and had not confirmed (no fence yet, or one unanswered) may be lost.
+    const unconfirmed = new Set([...(this.handedOff.get(node) ?? []), ...(this.fencing.get(node) ?? []).flatMap((f) => [...f.pages])]);
     if (this.handedOff.delete(node) || this.fencing.has(node)) this.losses.note(gone);
-    for (const r of this.fencing.get(node) ?? []) this.finish(r, gone);
+    for (const f of this.fencing.get(node) ?? []) this.finish(f.r, gone);
     this.fencing.delete(node);
+    for (const page of unconfirmed) if (this.state[page]! < PageState.Exclusive) this.lose(page, `${gone} (this page's writes)`);
     if (lost > 0) {
       this.counters.lostPages += lost;
       this.losses.note(`node ${node} was cut off while this node held ${lost} of its page(s) dirty`);
@@ -487,13 +503,13 @@ export class CacheController {
     if (this.state[page]! < PageState.Exclusive) return;
     const dirty = this.state[page] === PageState.Modified;
     this.cleaning.delete(page);
-    this.state[page] = PageState.Invalid;
     if (dirty) {
       this.counters.lostPages++;
       this.losses.note(`node ${home} restarted and gave up page ${page} before this node could report it`);
-      this.memory.lose(page, `its home, node ${home}, restarted and stopped waiting for this node before it could report the page; the writes made since the last synchronization are lost`);
+      this.lose(page, `its home, node ${home}, restarted and stopped waiting for this node before it could report the page; the writes made since the last synchronization are lost`);
     } else {
       this.memory.drop(page);
+      this.state[page] = PageState.Invalid;
     }
     this.settleReleases(page, `page ${page} of region #${this.region} could not be written home: its home, node ${home}, gave it up`);
   }
@@ -503,6 +519,13 @@ export class CacheController {
    * when the request was made, not from now: a fault that already waited for a home
    * that went silent does not wait a second grace time.
    */
+  /** Drops `page` (if held) and poisons it for every app: their next access takes SIGBUS. */
+  private lose(page: number, reason: string): void {
+    if (this.state[page] !== PageState.Invalid) this.memory.drop(page);
+    this.state[page] = PageState.Invalid;
+    this.memory.lose(page, reason);
+  }
+
   private park(home: number, page: number): void {
     let parked = this.parked.get(home);
     if (!parked) this.parked.set(home, (parked = new Map()));
