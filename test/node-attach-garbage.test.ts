@@ -32,10 +32,14 @@ test('garbage, wrong versions and protocol violations are refused; real apps car
     const json = (o: unknown) => ({ data: Buffer.from(JSON.stringify(o)) });
     const cases: Array<[string, Array<{ data: Buffer; fds?: number[] }>, RegExp]> = [
       ['not JSON', [{ data: Buffer.from([0xff, 0x00, 0x13]) }], /JSON/],
-      ['unknown op', [json({ op: 'format-disk' })], /unknown message op "format-disk"/],
-      ['wrong protocol version', [json({ op: 'hello', version: 99, region: 'data', pid: 1 })], new RegExp(`attach protocol 99 is not ${ATTACH_PROTOCOL}`)],
-      ['wrong region', [json({ op: 'hello', version: ATTACH_PROTOCOL, region: 'other', pid: 1 })], /serves region 'data', not 'other'/],
-      ['uffd without a descriptor', [json({ op: 'hello', version: ATTACH_PROTOCOL, region: 'data', pid: 1 }), json({ op: 'uffd', base: 0, features: 0, via: 'syscall' })], /exactly one userfaultfd/],
+      ['unknown op', [json({ op: 'format-disk' })], /op must be hello, uffd or request, got "format-disk"/],
+      ['a field of the wrong type', [json({ op: 'hello', version: '2', region: 'data' })], /version must be a non-negative integer, got "2"/],
+      ['a huge name, cut short in the answer', [json({ op: 'hello', version: ATTACH_PROTOCOL, region: 'x'.repeat(60_000) })], /region must be a string of 1 to 64 characters, got "x{39}…$/],
+      ['hello twice', [json({ op: 'hello', version: ATTACH_PROTOCOL, region: 'data' }), json({ op: 'hello', version: ATTACH_PROTOCOL, region: 'data' })], /hello was sent twice/],
+      ['uffd before hello', [{ ...json({ op: 'uffd', base: 0, via: 'syscall' }), fds: [0] }], /send hello first/],
+      ['wrong protocol version', [json({ op: 'hello', version: 99, region: 'data' })], new RegExp(`attach protocol 99 is not ${ATTACH_PROTOCOL}`)],
+      ['wrong region', [json({ op: 'hello', version: ATTACH_PROTOCOL, region: 'other' })], /serves region 'data', not 'other'/],
+      ['uffd without a descriptor', [json({ op: 'hello', version: ATTACH_PROTOCOL, region: 'data' }), json({ op: 'uffd', base: 0, via: 'syscall' })], /exactly one userfaultfd/],
     ];
     for (const [name, messages, reason] of cases) {
       const { replies, closed } = await probe(sock, messages);

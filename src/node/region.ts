@@ -25,6 +25,8 @@ export interface AppLink {
   base: number;
   /** The app's sequential streams of misses (see readahead.ts). */
   readahead: Readahead;
+  /** Signals the app's process (through a pidfd, never a bare pid); never throws. */
+  kill(signal: NodeJS.Signals): void;
 }
 
 /** Decides how a page gets its data and permission; calls back through CacheMemory. */
@@ -377,7 +379,7 @@ export class RegionService implements CacheMemory, MasterStore {
       try {
         w.app.uffd.poison(w.app.base + page * this.pageSize, this.pageSize);
       } catch {
-        process.kill(w.app.pid, 'SIGBUS');
+        w.app.kill('SIGBUS');
       }
     }
   }

@@ -25,6 +25,7 @@ export interface Native {
   uffdWake(fd: number, start: number, len: number): void;
   readUffd(fd: number): Buffer;
   memfdCreate(name: string, flags: number): number;
+  memfdSeals(fd: number, add: number): number;
   fallocate(fd: number, mode: number, offset: number, len: number): void;
   mmap(fd: number, len: number, offset: number, prot: number, flags: number): number;
   munmap(addr: number): void;
@@ -41,6 +42,9 @@ export interface Native {
   recvMsg(fd: number, maxBytes: number): { data: Buffer; fds: number[]; eof?: true } | null;
   dup(fd: number): number;
   peerCred(fd: number): { pid: number; uid: number; gid: number };
+  peerPidfd(fd: number): number;
+  pidfdOpen(pid: number): number;
+  pidfdSendSignal(pidfd: number, signal: number): void;
   Watcher: new (
     fd: number,
     readUffd: boolean,
