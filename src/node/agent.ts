@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Userfaultfd } from '../uffd/index.js';
 import { NaplusError } from '../errors.js';
-import { findNode, formatSize, type ClusterConfig } from '../config.js';
+import { checkHostPaths, findNode, formatSize, type ClusterConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import { RegionLayout, planSegment, tableAreaName } from './layout.js';
 import { SegmentHomeTable } from './home-table.js';
@@ -70,6 +70,7 @@ export class NodeAgent {
   static async start(options: NodeOptions): Promise<NodeAgent> {
     const { config, nodeId, log } = options;
     const me = findNode(config, nodeId);
+    checkHostPaths(config, me.host);
     checkUserfaultfd();
     const agent = new NodeAgent(options, me.host);
     try {

@@ -39,7 +39,7 @@ function unsafe(dir: string, uid: number, stat: (p: string) => fs.Stats): string
     if (st.uid !== 0 && st.uid !== uid) return `${what} is owned by uid ${st.uid}, neither root nor this node's user (uid ${uid})`;
     if (st.isSymbolicLink()) continue; // its target is checked on the resolved path
     const writable = st.mode & 0o022;
-    if (p === dir && writable) return `it may be written by ${st.mode & 0o002 ? 'others' : 'its group'} (mode ${mode(st)}; chmod go-w ${p})`;
+    if (p === dir && writable) return `${p} may be written by ${st.mode & 0o002 ? 'others' : 'its group'} (mode ${mode(st)}; chmod go-w ${p})`;
     if (writable && !(st.mode & STICKY)) return `${what} may be written by ${st.mode & 0o002 ? 'others' : 'its group'} and is not sticky (mode ${mode(st)})`;
   }
   return undefined;
