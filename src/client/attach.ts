@@ -146,9 +146,9 @@ export async function attachRegion(name: string, options: AttachOptions = {}): P
     let region: AttachedRegion | undefined;
     let ready = false;
     const fail = (err: NaplusError) => {
+      reject(err); // first: closing reports a close, whose own error must not win
       region?.closed(err);
       channel.close();
-      reject(err);
     };
     channel.start({
       message(data, fds) {
