@@ -203,7 +203,17 @@ test('item 6: the memfd an app gets cannot be shrunk or grown, so the node canno
     refused('ftruncate larger', () => fs.ftruncateSync(memfd, 2 * MiB));
     refused('a write past the end', () => fs.writeSync(memfd, Buffer.alloc(1), 0, 1, MiB));
     refused('a new seal', () => native.memfdSeals(memfd, 8 /* F_SEAL_WRITE */));
+    // Punching a hole is allowed (any app with a writable mapping can, MADV_REMOVE): the
+    // data there is gone, as if zeros were written, but nothing waits for it forever.
+    await app.cmd({ op: 'write-pattern', seed: 4, from: 16, to: 18 });
+    native.fallocate(memfd, 0x03 /* PUNCH_HOLE | KEEP_SIZE */, 16 * 4096, 2 * 4096);
     fs.closeSync(memfd);
+    const read = await Promise.race([
+      app.cmd({ op: 'check-pattern', seed: 4, from: 16, to: 18 }),
+      new Promise((r) => setTimeout(() => r('the app still waits for its fault'), 10_000)), // a liveness bound
+    ]);
+    assert.equal(read, { bad: 2, firstBad: 16 }, 'the punched pages read as zeros');
+    assert.ok(c.nodeLog(1).some((l) => /pages 16\.\.1[67] of region data were punched out of its memfd by an app; they read as zeros now/.test(l)), c.nodeLog(1).slice(-4).join('\n'));
     // A clean stop writes every dirty page home through the node's own mapping: a
     // shrunken memfd would have killed it there with SIGBUS, and lost those pages.
     assert.is(await c.stopNode(1), 0, 'the node stopped cleanly');

@@ -14,6 +14,7 @@ import type { Readahead } from './readahead.js';
 import type { RegionConfig } from '../config.js';
 import { PageState, type CacheMemory, type Homes, type MasterStore } from '../coherence/protocol.js';
 import type { TraceLog, FaultSource } from './trace.js';
+import { errnoOf } from '../errors.js';
 
 export type Access = 'read' | 'write';
 
@@ -232,13 +233,21 @@ export class RegionService implements CacheMemory, MasterStore {
     }
   }
 
-  private applyFix(app: AppLink, page: number, count: number, fix: Fix): void {
+  private applyFix(app: AppLink, page: number, count: number, fix: Fix, refilled = false): void {
     const start = app.base + page * this.pageSize;
     const length = count * this.pageSize;
     try {
       if (fix === Fix.Unprotect) app.uffd.writeProtect(start, length, false);
       else app.uffd.continue(start, length, { wp: fix === Fix.MapReadOnly });
     } catch (err) {
+      if (fix !== Fix.Unprotect && errnoOf(err) === 'EFAULT' && !refilled) {
+        // CONTINUE finds no page where an app punched a hole in the memfd (fallocate,
+        // MADV_REMOVE). Reading the range through the node's own mapping puts zero pages
+        // in the holes, as every other mapping reads them now; then no fault waits forever.
+        this.cache.read(page * this.pageSize, Buffer.allocUnsafe(length));
+        this.log(`pages ${page}..${page + count - 1} of region ${this.config.name} were punched out of its memfd by an app; they read as zeros now`);
+        return this.applyFix(app, page, count, fix, true);
+      }
       this.log(`app ${app.pid}: mapping pages ${page}..${page + count - 1} failed: ${(err as Error).message}`);
     }
   }
