@@ -118,7 +118,13 @@ export class UnixChannel {
   }
 
   private onReady(err: string | null, events: number): void {
-    if (err) return this.close(new NaplusError('EIO', `Channel error: ${err}`));
+    if (err) {
+      // libuv reports any POLLERR as EBADF. The socket's own error (ECONNRESET: the
+      // other end closed with messages of ours unread) comes with the next receive,
+      // after the messages still queued for us.
+      this.receive();
+      return this.close(new NaplusError('ECONNRESET', 'The other end closed the connection'));
+    }
     if (events & UV_WRITABLE) this.flush();
     if (events & (UV_READABLE | UV_DISCONNECT)) this.receive();
   }
