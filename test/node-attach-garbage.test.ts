@@ -2,9 +2,9 @@
 // the node refuses it with a reason, drops that connection, and keeps serving the apps.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import fs from 'node:fs';
 import path from 'node:path';
 import { makeCluster } from './helpers/cluster.js';
+import { fdCount, quietFdCount } from './helpers/hostile.js';
 import { Memfd, UnixChannel } from '../src/uffd/index.js';
 import { ATTACH_PROTOCOL } from '../src/node/messages.js';
 
@@ -51,8 +51,8 @@ test('garbage, wrong versions and protocol violations are refused; real apps car
     // A descriptor sent with a refused message is closed by the node, not leaked. The
     // node answers and closes after handling the message, so counting once our probe
     // sees the close is not racy.
-    const fds = () => fs.readdirSync(`/proc/${c.nodes.get(1)!.pid}/fd`).length;
-    const before = fds();
+    const fds = () => fdCount(c.nodes.get(1)!.pid);
+    const before = await quietFdCount(c.nodes.get(1)!.pid);
     const memfd = Memfd.create('stray', 4096);
     await probe(sock, [{ data: Buffer.from('{'), fds: [memfd.fd] }]);
     memfd.close();
