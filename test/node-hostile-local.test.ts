@@ -249,6 +249,9 @@ test('item 7: an app refuses a socket held by another user, and hands it nothing
     // When told that this uid is its node's, the app goes ahead (the fake then refuses it).
     const allowed = await attachRegion('data', { socketDir, nodeUid: 65534 }).then(() => undefined, (e: Error) => e);
     assert.match(String(allowed?.message), /refused to attach region 'data': fake node/);
+    // The fake's lines come in order, and may come after its answer: the first attach's
+    // messages, had it sent any, would be before these.
+    await waitFor(() => got.some((l) => l.includes('"uffd"')), 'the fake reports the userfaultfd of the allowed attach');
     assert.equal(got.filter((l) => l !== 'listening').map((l) => JSON.parse(l).op), ['hello', 'uffd'], 'only the allowed attach reached the fake');
   } finally {
     fake.kill();
