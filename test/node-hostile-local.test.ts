@@ -12,7 +12,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { makeCluster, type TestCluster } from './helpers/cluster.js';
-import { connect, exchange, fdCount, handAttach, hitAndRun, json, quietFdCount, waitFor } from './helpers/hostile.js';
+import { connect, exchange, fdCount, handAttach, hitAndRun, json, localFdCount, quietFdCount, waitFor } from './helpers/hostile.js';
 import { Memfd, UnixChannel } from '../src/uffd/index.js';
 import { native } from '../src/uffd/native.js';
 import { attachRegion } from '../src/client/attach.js';
@@ -22,10 +22,13 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const MiB = 1 << 20;
 const HELLO = { op: 'hello', version: 2, region: 'data', pid: 1 };
 
-/** The node serves a real app (attach, write, read back), and holds the descriptors it held before. */
-async function stillServing(c: TestCluster, id: number, baseline: number): Promise<void> {
+/**
+ * The node serves a real app (attach, write, read back), and holds the descriptors it
+ * held before (`count`: all of them, or all but its links to other nodes).
+ */
+async function stillServing(c: TestCluster, id: number, baseline: number, count = fdCount): Promise<void> {
   const node = c.nodes.get(id)!;
-  await waitFor(() => node.process.exitCode !== null || node.process.signalCode !== null || fdCount(node.pid) === baseline, `node ${id} is back to ${baseline} descriptors`);
+  await waitFor(() => node.process.exitCode !== null || node.process.signalCode !== null || count(node.pid) === baseline, `node ${id} is back to ${baseline} descriptors`);
   assert.is(node.process.exitCode, null, `node ${id} is running (log: ${node.log().slice(-3).join(' | ')})`);
   assert.is(node.process.signalCode, null, `node ${id} was not killed by a signal`);
   const app = await c.app(id, 'data');
@@ -33,7 +36,7 @@ async function stillServing(c: TestCluster, id: number, baseline: number): Promi
   assert.equal(await app.cmd({ op: 'check-pattern', seed: 7, from: 0, to: 8 }), { bad: 0, firstBad: -1 });
   app.child.kill();
   await app.exited;
-  await waitFor(() => fdCount(node.pid) === baseline, `node ${id} is back to ${baseline} descriptors after the app left`);
+  await waitFor(() => count(node.pid) === baseline, `node ${id} is back to ${baseline} descriptors after the app left`);
 }
 
 function sockets(c: TestCluster, id = 1): { data: string; control: string } {
@@ -152,7 +155,7 @@ test('item 5: an app that exits while its fault waits, its socket kept by anothe
   const c = await makeCluster({ hosts: 2, regions: [{ name: 'data', size: 2 * MiB }], transport: { heartbeatMs: 100, peerTimeoutMs: 1000 } });
   let holder: ReturnType<typeof spawn> | undefined;
   try {
-    const baseline = await quietFdCount(c.nodes.get(1)!.pid);
+    const baseline = await quietFdCount(c.nodes.get(1)!.pid, localFdCount);
     const app = await c.app(1, 'data');
     // Another process takes copies of the app's sockets (pidfd_getfd), as a child that
     // inherited them would: the app's exit then closes nothing.
@@ -174,9 +177,7 @@ test('item 5: an app that exits while its fault waits, its socket kept by anothe
     assert.ok(node.log().some((l) => /app \d+: access to page 300 of region data fails with SIGBUS/.test(l)), 'the failed access is logged');
     holder.kill();
     await new Promise((r) => holder!.once('exit', r));
-    await c.start(2); // its link counts among node 1's descriptors
-    await c.linked();
-    await stillServing(c, 1, baseline);
+    await stillServing(c, 1, baseline, localFdCount);
   } finally {
     holder?.kill();
     await c.close();

@@ -19,12 +19,37 @@ export function fdCount(pid: number): number {
 }
 
 /**
+ * Descriptors the process holds, but for its TCP sockets: those are its links to other
+ * nodes, which come and go (a redial, a peer restarting) on their own schedule.
+ */
+export function localFdCount(pid: number): number {
+  const tcp = new Set<string>();
+  for (const table of ['tcp', 'tcp6']) {
+    for (const line of fs.readFileSync(`/proc/${pid}/net/${table}`, 'utf8').split('\n').slice(1)) {
+      const inode = line.trim().split(/\s+/)[9];
+      if (inode) tcp.add(inode);
+    }
+  }
+  let n = 0;
+  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+    let link = '';
+    try {
+      link = fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      continue; // closed meanwhile
+    }
+    if (!tcp.has(/^socket:\[(\d+)\]$/.exec(link)?.[1] ?? '')) n++;
+  }
+  return n;
+}
+
+/**
  * Descriptors the process holds once it is quiet: the same count twice, 100 ms apart.
  * (A connection a client just closed is still counted until the node reads its end.)
  */
-export async function quietFdCount(pid: number): Promise<number> {
+export async function quietFdCount(pid: number, count: (pid: number) => number = fdCount): Promise<number> {
   for (let last = -1; ; ) {
-    const now = fdCount(pid);
+    const now = count(pid);
     if (now === last) return now;
     last = now;
     await new Promise((r) => setTimeout(r, 100));
