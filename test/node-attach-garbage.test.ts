@@ -56,7 +56,7 @@ test('garbage, wrong versions and protocol violations are refused; real apps car
     const memfd = Memfd.create('stray', 4096);
     await probe(sock, [{ data: Buffer.from('{'), fds: [memfd.fd] }]);
     memfd.close();
-    assert.is(fds(), before, 'the node holds no extra descriptor');
+    assert.ok(fds() <= before, 'the node holds no extra descriptor');
     assert.equal(await app.cmd({ op: 'check-pattern', seed: 1, from: 0, to: 4 }), { bad: 0, firstBad: -1 });
     const late = await c.app(1, 'data');
     assert.equal(await late.cmd({ op: 'check-pattern', seed: 1, from: 0, to: 4 }), { bad: 0, firstBad: -1 });

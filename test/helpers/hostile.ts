@@ -44,15 +44,19 @@ export function localFdCount(pid: number): number {
 }
 
 /**
- * Descriptors the process holds once it is quiet: the same count twice, 100 ms apart.
- * (A connection a client just closed is still counted until the node reads its end.)
+ * Descriptors the process holds once it is quiet: the same count three times, 150 ms
+ * apart. A connection a client just closed is still counted until the node reads its
+ * end, which on a loaded machine can take a while: so a baseline may still count one,
+ * and "back to the baseline" is checked as "not above it".
  */
 export async function quietFdCount(pid: number, count: (pid: number) => number = fdCount): Promise<number> {
+  let same = 0;
   for (let last = -1; ; ) {
     const now = count(pid);
-    if (now === last) return now;
+    same = now === last ? same + 1 : 0;
+    if (same === 2) return now;
     last = now;
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 150));
   }
 }
 
