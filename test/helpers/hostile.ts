@@ -80,6 +80,16 @@ export function sendRaw(channel: UnixChannel, data: Buffer, fds: number[] = []):
   native.sendMsg(channel.fd, data, fds);
 }
 
+/** sendRaw, except that a node which has closed the connection already (EPIPE, ECONNRESET) is no error. */
+function sendUnlessClosed(channel: UnixChannel, data: Buffer, fds: number[] = []): void {
+  try {
+    sendRaw(channel, data, fds);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code !== 'EPIPE' && code !== 'ECONNRESET') throw err;
+  }
+}
+
 export const json = (o: unknown) => Buffer.from(JSON.stringify(o));
 
 /** Sends `messages` on a new connection; resolves with the answers once the node closes it, or after `waitFor` answers. */
@@ -101,7 +111,7 @@ export async function exchange(socketPath: string, messages: Array<{ data: Buffe
         resolve(out);
       },
     });
-    for (const m of messages) sendRaw(ch, m.data, m.fds ?? []);
+    for (const m of messages) sendUnlessClosed(ch, m.data, m.fds ?? []);
   });
 }
 
@@ -109,7 +119,7 @@ export async function exchange(socketPath: string, messages: Array<{ data: Buffe
 export async function hitAndRun(socketPath: string, data: Buffer, fds: number[] = []): Promise<void> {
   const ch = await connect(socketPath);
   try {
-    sendRaw(ch, data, fds);
+    sendUnlessClosed(ch, data, fds); // over its limits, the node may close a connection at once
   } finally {
     ch.close();
   }
