@@ -7,7 +7,8 @@
         "src/uffd/native/uffd.cc",
         "src/uffd/native/memory.cc",
         "src/uffd/native/socket.cc",
-        "src/uffd/native/poll.cc"
+        "src/uffd/native/poll.cc",
+        "src/uffd/native/process.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "cflags!": ["-fno-exceptions"],

@@ -67,7 +67,7 @@ async function withJs(toucher: string, dir: string, seg: string, pages: number, 
     channel.start({
       message(data, fds) {
         const base = Number(data.readBigUInt64LE(0));
-        uffd = Userfaultfd.adopt(fds[0]!, Number(data.readBigUInt64LE(8)));
+        uffd = Userfaultfd.adopt(fds[0]!);
         const u = uffd;
         u.watch(
           (events) => {

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { UnixChannel } from './uffd/index.js';
 import { NaplusError } from './errors.js';
+import { checkNodeOwner } from './client/node-owner.js';
 
 /** Accepts a node's socket directory or its control socket path. */
 export function controlSocketPath(nodeOrDir: string): string {
@@ -14,13 +15,22 @@ export function controlSocketPath(nodeOrDir: string): string {
   return nodeOrDir;
 }
 
+/** Connects to a node's control socket, once its listener is shown to be a node we trust (see node-owner.ts). */
 export function connectControl(nodeOrDir: string): UnixChannel {
   const socket = controlSocketPath(nodeOrDir);
+  let channel: UnixChannel;
   try {
-    return UnixChannel.connect(socket);
+    channel = UnixChannel.connect(socket);
   } catch (err) {
     throw new NaplusError('ENOTCONN', `No Naplus node answers at ${socket} (${(err as Error).message}); start one with 'naplus-mount --cluster <file> --node <id> --socket-dir ${path.dirname(socket)}', or pass the --socket-dir of a running node`);
   }
+  try {
+    checkNodeOwner(channel, socket);
+  } catch (err) {
+    channel.close();
+    throw err;
+  }
+  return channel;
 }
 
 /** One request, one JSON answer. */
@@ -29,9 +39,13 @@ export function controlRequest<T>(nodeOrDir: string, method: string): Promise<T>
   return new Promise<T>((resolve, reject) => {
     channel.start({
       message(data) {
-        const reply = JSON.parse(data.toString()) as T & { error?: string };
-        if (reply.error) reject(new NaplusError('EINVAL', reply.error));
-        else resolve(reply);
+        try {
+          const reply = JSON.parse(data.toString()) as T & { error?: string };
+          if (reply.error) reject(new NaplusError('EINVAL', reply.error));
+          else resolve(reply);
+        } catch (err) {
+          reject(new NaplusError('EPROTO', `The node at ${nodeOrDir} answered with something that is not JSON (${(err as Error).message})`));
+        }
         channel.close(); // after settling: closing reports a close, which rejects no more
       },
       close(reason) {

@@ -118,6 +118,40 @@ test('a socket path in use by a running node is refused', async () => {
   await c.close();
 });
 
+test('a socket directory another user owns or may write is refused, as is a path to it through one', async () => {
+  const c = await makeCluster({ regions: [{ name: 'r', size: MiB }], start: false });
+  try {
+    const dir = path.join(c.dir, 'sockets');
+    fs.mkdirSync(dir);
+    const refused = (why: RegExp) => {
+      const r = mount(['-c', c.files.configPath, '-n', '1', '--socket-dir', dir]);
+      assert.is(r.code, 1);
+      assert.match(r.err, /Socket directory .* is not safe: /);
+      assert.match(r.err, why);
+      assert.match(r.err, /Another user could replace the sockets apps attach to and pose as this node/);
+    };
+    fs.chmodSync(dir, 0o777);
+    refused(/sockets may be written by others \(mode 0777; chmod go-w /);
+    fs.chmodSync(dir, 0o770);
+    refused(/sockets may be written by its group \(mode 0770/);
+    fs.chmodSync(dir, 0o755);
+    fs.chownSync(dir, 65534, 65534);
+    refused(/sockets is owned by uid 65534, neither root nor this node's user \(uid 0\)/);
+    fs.chownSync(dir, 0, 0);
+    fs.chmodSync(c.dir, 0o777); // a parent anyone may write, without the sticky bit
+    refused(/, on the way to it, may be written by others and is not sticky \(mode 0777\)/);
+    const link = path.join(c.dir, 'link');
+    fs.chmodSync(c.dir, 0o1777); // sticky, like /tmp: fine
+    fs.symlinkSync(dir, link);
+    fs.lchownSync(link, 65534, 65534); // but a symbolic link another user owns is not
+    const r = mount(['-c', c.files.configPath, '-n', '1', '--socket-dir', link]);
+    assert.match(r.err, /link is owned by uid 65534/);
+    fs.chmodSync(c.dir, 0o700);
+  } finally {
+    await c.close();
+  }
+});
+
 test('no userfaultfd permission prints the remedy', async () => {
   const dir = tmp();
   const shim = path.join(dir, 'no-uffd.so');

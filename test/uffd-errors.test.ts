@@ -7,7 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Memfd, Mapping, Userfaultfd, UnixChannel, UnixServer } from '../src/uffd/index.js';
 import { NaplusError } from '../src/errors.js';
-import { native } from '../src/uffd/native.js';
+import { native, K } from '../src/uffd/native.js';
+import { execFileSync } from 'node:child_process';
 
 const PAGE = 4096;
 
@@ -66,14 +67,66 @@ test('a mapping that is not shared memory cannot take MINOR registration', () =>
   }
 });
 
-test('a closed userfaultfd or a descriptor that is not one gives EBADF / ENOTTY', () => {
+test('a closed userfaultfd is EBADF; adopt refuses a descriptor that is not one, or one without its handshake', () => {
   const u = Userfaultfd.open();
   u.close();
   throwsCode(() => u.wake(0, PAGE), 'EBADF', /closed/);
   const memfd = Memfd.create('not-uffd', PAGE);
-  const fake = Userfaultfd.adopt(memfd.fd, 0);
-  throwsCode(() => fake.wake(0, PAGE), 'ENOTTY');
+  throwsCode(() => Userfaultfd.adopt(memfd.fd), 'EBADF', /is not a userfaultfd \(it is \/memfd:not-uffd/);
   memfd.close();
+  const devNull = fs.openSync('/dev/null', 'r');
+  throwsCode(() => Userfaultfd.adopt(devNull), 'EBADF', /is not a userfaultfd \(it is \/dev\/null\)/);
+  fs.closeSync(devNull);
+  const raw = native.uffdCreate(K.O_CLOEXEC! | K.O_NONBLOCK!);
+  throwsCode(() => Userfaultfd.adopt(raw), 'EINVAL', /has not done its UFFDIO_API handshake/);
+  native.uffdApi(raw, K.UFFD_FEATURE_EVENT_FORK!);
+  const adopted = Userfaultfd.adopt(raw);
+  assert.is(adopted.features, K.UFFD_FEATURE_EVENT_FORK, 'the features the kernel gave, not what a sender claims');
+  assert.ok(adopted.forkEvents);
+  adopted.close();
+});
+
+test('a watcher on a descriptor at end of file reports an error instead of waking forever', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'naplus-fifo-'));
+  const fifo = path.join(dir, 'f');
+  execFileSync('mkfifo', [fifo]);
+  const reader = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  fs.closeSync(fs.openSync(fifo, 'w')); // a writer came and went: the FIFO reads end of file
+  let wakeups = 0;
+  let w: { stop(): void } | undefined;
+  const err = await new Promise<string | null>((resolve) => {
+    w = new native.Watcher(reader, true, (e) => {
+      wakeups++;
+      resolve(e);
+    });
+    // A liveness bound: a watcher that spins in C++ never calls back at all.
+    setTimeout(() => resolve('never reported'), 10_000).unref();
+  });
+  w!.stop();
+  assert.match(String(err), /Broken pipe/);
+  assert.is(wakeups, 1);
+  fs.closeSync(reader);
+  fs.rmSync(dir, { recursive: true });
+});
+
+test('a memfd has a fixed size: whoever holds it cannot shrink or grow it, nor add seals', () => {
+  const memfd = Memfd.create('sealed', 2 * PAGE);
+  const m = memfd.map();
+  try {
+    const other = fs.openSync(`/proc/self/fd/${memfd.fd}`, 'r+'); // as an app that received it would
+    throwsCode(() => fs.ftruncateSync(other, 0), 'EPERM');
+    throwsCode(() => fs.ftruncateSync(other, 4 * PAGE), 'EPERM');
+    throwsCode(() => fs.writeSync(other, Buffer.alloc(1), 0, 1, 2 * PAGE), 'EPERM');
+    throwsCode(() => native.memfdSeals(other, K.F_SEAL_FUTURE_WRITE!), 'EPERM');
+    fs.writeSync(other, Buffer.from('ok'), 0, 2, 0); // writing inside it is what apps do
+    native.fallocate(other, K.FALLOC_FL_PUNCH_HOLE! | K.FALLOC_FL_KEEP_SIZE!, 0, PAGE); // allowed: the page reads as zeros
+    assert.ok(m.isZero(0, 2 * PAGE));
+    assert.is(fs.fstatSync(memfd.fd).size, 2 * PAGE);
+    fs.closeSync(other);
+  } finally {
+    m.unmap();
+    memfd.close();
+  }
 });
 
 test('offsets outside a mapping are ERANGE, and raw addresses outside any mapping EFAULT', () => {

@@ -8,12 +8,18 @@ import path from 'node:path';
 import { Memfd, UnixChannel, Userfaultfd, type Mapping } from '../uffd/index.js';
 import { NaplusError } from '../errors.js';
 import { ATTACH_PROTOCOL, decode, encode, type NodeToApp, type Welcome } from '../node/messages.js';
+import { checkNodeOwner } from './node-owner.js';
 
 export const DEFAULT_SOCKET_DIR = '/run/naplus';
 
 export interface AttachOptions {
   /** Where the node's sockets are: --socket-dir of naplus-mount ($NAPLUS_SOCKET_DIR, else /run/naplus). */
   socketDir?: string;
+  /**
+   * The uid the node may run as besides root and this process's own ($NAPLUS_NODE_UID):
+   * a socket held by any other user is refused before anything is sent to it.
+   */
+  nodeUid?: number;
 }
 
 export class AttachedRegion {
@@ -128,21 +134,27 @@ export async function attachRegion(name: string, options: AttachOptions = {}): P
     }
     throw err;
   }
+  try {
+    checkNodeOwner(channel, socketPath, options.nodeUid);
+  } catch (err) {
+    channel.close();
+    throw err;
+  }
   return new Promise<AttachedRegion>((resolve, reject) => {
     // hello → welcome(+memfd) → uffd(+userfaultfd) → ready. Only after 'ready' does the
     // node watch our userfaultfd, so only then is touching the region safe.
     let region: AttachedRegion | undefined;
     let ready = false;
     const fail = (err: NaplusError) => {
+      reject(err); // first: closing reports a close, whose own error must not win
       region?.closed(err);
       channel.close();
-      reject(err);
     };
     channel.start({
       message(data, fds) {
-        const msg = decode<NodeToApp>(data);
-        if (ready) return region!.onMessage(msg);
         try {
+          const msg = decode<NodeToApp>(data);
+          if (ready) return region!.onMessage(msg);
           if (msg.op === 'welcome' && !region) {
             region = mapAndHandOver(msg, fds, channel);
           } else if (msg.op === 'ready' && region) {
@@ -155,7 +167,8 @@ export async function attachRegion(name: string, options: AttachOptions = {}): P
             fail(new NaplusError('EPROTO', `Unexpected '${msg.op}' from the node while attaching region '${name}'`));
           }
         } catch (err) {
-          fail(err as NaplusError);
+          if (ready) region!.closed(err as NaplusError);
+          else fail(err as NaplusError);
         }
       },
       close(reason) {
@@ -164,19 +177,25 @@ export async function attachRegion(name: string, options: AttachOptions = {}): P
         else fail(err);
       },
     });
-    channel.send(encode({ op: 'hello', version: ATTACH_PROTOCOL, region: name, pid: process.pid }));
+    channel.send(encode({ op: 'hello', version: ATTACH_PROTOCOL, region: name }));
   });
 }
 
 function mapAndHandOver(welcome: Welcome, fds: number[], channel: UnixChannel): AttachedRegion {
-  if (fds.length !== 1) throw new NaplusError('EPROTO', 'The node sent no memfd with its welcome');
-  const memfd = Memfd.adopt(fds[0]!);
-  const mapping = memfd.map();
-  memfd.close(); // the mapping keeps the file alive
+  if (fds.length !== 1) {
+    for (const fd of fds) fs.closeSync(fd);
+    throw new NaplusError('EPROTO', 'The node sent no memfd with its welcome');
+  }
+  let mapping: Mapping;
+  try {
+    mapping = Memfd.adopt(fds[0]!).map();
+  } finally {
+    fs.closeSync(fds[0]!); // the mapping keeps the file alive
+  }
   const uffd = Userfaultfd.open({ pageSize: welcome.pageSize });
   try {
     uffd.register(mapping.address, mapping.length);
-    channel.send(encode({ op: 'uffd', base: mapping.address, features: uffd.features, via: uffd.via }), [uffd.fd]);
+    channel.send(encode({ op: 'uffd', base: mapping.address, via: uffd.via }), [uffd.fd]);
   } finally {
     // Keep no copy: if the node dies, the kernel then wakes our faults instead of
     // leaving this process hanging forever.

@@ -3,9 +3,9 @@
 // (stats, trace streaming) on `<socketDir>/control.sock`.
 import fs from 'node:fs';
 import path from 'node:path';
-import { Userfaultfd, UnixServer, type UnixChannel } from '../uffd/index.js';
+import { Userfaultfd } from '../uffd/index.js';
 import { NaplusError } from '../errors.js';
-import { findNode, formatSize, type ClusterConfig } from '../config.js';
+import { checkHostPaths, findNode, formatSize, type ClusterConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import { RegionLayout, planSegment, tableAreaName } from './layout.js';
 import { SegmentHomeTable } from './home-table.js';
@@ -13,7 +13,8 @@ import { Segment } from './segment.js';
 import { DEFAULT_READAHEAD, RegionService } from './region.js';
 import { AttachServer } from './attach-server.js';
 import { TraceLog } from './trace.js';
-import type { FaultEvent } from '../trace/fault-event.js';
+import { ControlServer } from './control-server.js';
+import { prepareSocketDir } from './socket-dir.js';
 import { Transport } from '../transport/index.js';
 import { NodeCoherence, type Placement } from '../coherence/node-coherence.js';
 import { SyncNode } from '../coherence/sync-node.js';
@@ -54,7 +55,7 @@ export interface ServedRegion {
 export class NodeAgent {
   readonly regions = new Map<string, ServedRegion>();
   readonly trace: TraceLog;
-  private control: UnixServer | undefined;
+  private control: ControlServer | undefined;
   private segment: Segment | undefined;
   private transport: Transport | undefined;
   private coherence: NodeCoherence | undefined;
@@ -72,6 +73,7 @@ export class NodeAgent {
   static async start(options: NodeOptions): Promise<NodeAgent> {
     const { config, nodeId, log } = options;
     const me = findNode(config, nodeId);
+    checkHostPaths(config, me.host);
     checkUserfaultfd();
     const agent = new NodeAgent(options, me.host);
     try {
@@ -88,11 +90,11 @@ export class NodeAgent {
     const { config, nodeId, socketDir, log } = this.options;
     const layouts = config.regions.map((r) => new RegionLayout(config, r));
     const hostIndex = config.hosts.findIndex((h) => h.name === this.host);
+    prepareSocketDir(socketDir);
     const plan = planSegment(layouts, this.host);
     this.segment = Segment.open(config.hosts[hostIndex]!, plan, config.cluster, `hosts[${hostIndex}]`);
     log('info', `segment ${this.segment.path} ${this.segment.formatted ? 'formatted' : 'checked'} (${formatSize(plan.needed)} used)`);
     if (config.nodes.length > 1) this.transport = await this.startTransport();
-    fs.mkdirSync(socketDir, { recursive: true, mode: 0o770 });
     const services = layouts.map((layout) => {
       const region = layout.region;
       const cachePages = Math.max(16, Math.floor((this.options.cacheBytes ?? region.size) / region.pageSize));
@@ -145,7 +147,7 @@ export class NodeAgent {
       this.regions.set(region.name, { index, service, server });
       log('info', `region ${region.name} ready: ${formatSize(region.size)}, ${region.pageSize}-byte pages, cache ${formatSize(service.cacheLimitPages * region.pageSize)}`);
     });
-    this.control = UnixServer.listen(path.join(socketDir, 'control.sock'), (ch) => this.serveControl(ch));
+    this.control = new ControlServer(path.join(socketDir, 'control.sock'), () => this.stats(), this.trace, log);
   }
 
   /** Fixed homes from the cluster file, or first-touch with this node's table in the segment. */
@@ -202,51 +204,6 @@ export class NodeAgent {
       peers: this.transport?.stats() ?? {},
       sync: this.sync.stats(),
     };
-  }
-
-  /**
-   * Control socket: `stats` once, or `trace` to stream fault events (JSON arrays) until
-   * the peer closes; the first, empty array says the subscription is live. On a trace
-   * channel every answer follows the events recorded before its request, so a recorder
-   * that asks for `stats` and gets the answer knows it holds every event up to then.
-   */
-  private serveControl(channel: UnixChannel): void {
-    let unsubscribe: (() => void) | undefined;
-    let flushTrace: (() => void) | undefined;
-    channel.start({
-      message: (data) => {
-        let method = '';
-        try {
-          method = (JSON.parse(data.toString()) as { method: string }).method;
-        } catch {
-          // answered below as an unknown method
-        }
-        flushTrace?.();
-        if (method === 'stats') {
-          channel.send(Buffer.from(JSON.stringify(this.stats())));
-        } else if (method === 'trace') {
-          let batch: FaultEvent[] = [];
-          const send = () => {
-            if (batch.length > 0 && channel.isOpen) channel.send(Buffer.from(JSON.stringify(batch)));
-            batch = [];
-          };
-          flushTrace = send;
-          const timer = setInterval(send, 100);
-          const off = this.trace.subscribe((e) => {
-            batch.push(e);
-            if (batch.length >= 200) send();
-          });
-          unsubscribe = () => {
-            clearInterval(timer);
-            off();
-          };
-          channel.send(Buffer.from('[]')); // subscribed: every later fault will be streamed
-        } else {
-          channel.send(Buffer.from(JSON.stringify({ error: `unknown control method '${method}'; use stats or trace` })));
-        }
-      },
-      close: () => unsubscribe?.(),
-    });
   }
 
   /** Clean stop: apps told and detached, dirty pages written home, everything closed. */

@@ -50,6 +50,14 @@ export class CacheStore {
     return out;
   }
 
+  /**
+   * Puts zero pages where an app punched holes in [page, page+count) of the memfd (any app
+   * with a writable mapping can): reading through the node's own mapping allocates them.
+   */
+  refill(page: number, count: number): void {
+    this.mapping.read(page * this.pageSize, Buffer.allocUnsafe(count * this.pageSize));
+  }
+
   /** Drops `page` from the memfd: every app loses it at once (its next access faults). */
   drop(page: number): void {
     this.writeFills();

@@ -143,7 +143,7 @@ export class FaultIntake {
       try {
         w.app.uffd.poison(w.app.base + page * this.region.pageSize, this.region.pageSize);
       } catch {
-        process.kill(w.app.pid, 'SIGBUS');
+        w.app.kill('SIGBUS');
       }
     }
   }

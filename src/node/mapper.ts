@@ -4,6 +4,7 @@
 // readahead window costs one ioctl rather than one per page.
 import type { UffdEvent, Userfaultfd } from '../uffd/index.js';
 import type { Logger } from '../log.js';
+import { errnoOf } from '../errors.js';
 import type { Readahead } from './readahead.js';
 
 /** An app attached to this region: its userfaultfd and where it mapped the region. */
@@ -14,6 +15,8 @@ export interface AppLink {
   base: number;
   /** The app's sequential streams of misses (see readahead.ts). */
   readahead: Readahead;
+  /** Signals the app (through the pidfd taken when it connected; never throws). */
+  kill(signal: NodeJS.Signals): void;
 }
 
 export type AppEvents = (app: AppLink, events: UffdEvent[]) => void;
@@ -31,6 +34,8 @@ export class Mapper {
 
   constructor(
     private readonly pageSize: number,
+    /** Puts zero pages where an app punched holes in the memfd (see apply). */
+    private readonly refill: (page: number, count: number) => void,
     private readonly log: Logger,
   ) {}
 
@@ -67,13 +72,20 @@ export class Mapper {
     }
   }
 
-  private apply(app: AppLink, page: number, count: number, fix: Fix): void {
+  private apply(app: AppLink, page: number, count: number, fix: Fix, refilled = false): void {
     const start = app.base + page * this.pageSize;
     const length = count * this.pageSize;
     try {
       if (fix === Fix.Unprotect) app.uffd.writeProtect(start, length, false);
       else app.uffd.continue(start, length, { wp: fix === Fix.MapReadOnly });
     } catch (err) {
+      if (fix !== Fix.Unprotect && errnoOf(err) === 'EFAULT' && !refilled) {
+        // CONTINUE finds no page where an app punched a hole in the memfd (fallocate,
+        // MADV_REMOVE): zero pages go in the holes, as every other mapping reads them
+        // now; then no fault waits forever.
+        this.refill(page, count);
+        return this.apply(app, page, count, fix, true);
+      }
       this.log('warn', `app ${app.pid}: mapping pages ${page}..${page + count - 1} failed: ${(err as Error).message}`);
     }
   }
@@ -89,7 +101,7 @@ export class Mapper {
       try {
         app.uffd.poison(app.base + page * this.pageSize, this.pageSize);
       } catch {
-        process.kill(app.pid, 'SIGBUS');
+        app.kill('SIGBUS');
       }
     }
   }

@@ -60,7 +60,10 @@ export class RegionService implements CacheMemory {
     this.pages = config.size / config.pageSize;
     this.masters = new SegmentMasters(segment.store, segment.offset, this.pageSize);
     this.store = new CacheStore(config.name, config.size, this.pageSize, this.masters);
-    this.mapper = new Mapper(this.pageSize, log);
+    this.mapper = new Mapper(this.pageSize, (page, count) => {
+      this.store.refill(page, count);
+      log('warn', `pages ${page}..${page + count - 1} of region ${config.name} were punched out of its memfd by an app; they read as zeros now`);
+    }, log);
   }
 
   /** Plugs in the region's protocol and the pages' homes; faults are served from then on. */

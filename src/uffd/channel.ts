@@ -16,6 +16,9 @@ const UV_DISCONNECT = 4;
  */
 export const MAX_MESSAGE = 64 * 1024;
 
+/** Messages read per wake-up: a busy peer cannot hold the event loop for long. */
+const RECEIVE_BATCH = 64;
+
 export interface Credentials {
   pid: number;
   uid: number;
@@ -60,11 +63,21 @@ export class UnixChannel {
     return this.open;
   }
 
+  /** Messages waiting for the peer to make room (it is slow, or not reading at all). */
+  get queued(): number {
+    return this.queue.length;
+  }
+
   peer(): Credentials {
     return native.peerCred(this.fd);
   }
 
-  /** Sends one message; queued in order if the socket is full. Our `fds` stay ours. */
+  /**
+   * Sends one message; queued in order if the socket is full. Our `fds` stay ours.
+   * Throws only for the caller's mistakes (a channel it closed, a message too large):
+   * a peer that has gone, or a send the kernel refuses, drops the message and the
+   * channel closes (its `close` handler runs later, never from inside this call).
+   */
   send(data: Buffer, fds: number[] = []): void {
     if (!this.open) throw new NaplusError('EPIPE', 'The channel is closed');
     if (data.length > MAX_MESSAGE) throw new NaplusError('EMSGSIZE', `Message of ${data.length} bytes exceeds ${MAX_MESSAGE}`);
@@ -86,18 +99,32 @@ export class UnixChannel {
     this.handlers?.close(reason);
   }
 
+  /** False when the socket is full; true when the message is sent or dropped. */
   private trySend(data: Buffer, fds: number[]): boolean {
     try {
       native.sendMsg(this.fd, data, fds);
       return true;
     } catch (err) {
-      if (errnoOf(err) === 'EAGAIN') return false;
-      throw new NaplusError(errnoOf(err) ?? 'EIO', `Sending on the channel failed: ${(err as Error).message}`);
+      const code = errnoOf(err);
+      if (code === 'EAGAIN') return false;
+      // The peer closed (EPIPE, ECONNRESET): its end of stream is already on its way to
+      // receive(), which closes the channel. Anything else ends the channel here, later.
+      if (code !== 'EPIPE' && code !== 'ECONNRESET') {
+        const reason = new NaplusError(code ?? 'EIO', `Sending on the channel failed: ${(err as Error).message}`);
+        setImmediate(() => this.close(reason));
+      }
+      return true;
     }
   }
 
   private onReady(err: string | null, events: number): void {
-    if (err) return this.close(new NaplusError('EIO', `Channel error: ${err}`));
+    if (err) {
+      // libuv reports any POLLERR as EBADF. The socket's own error (ECONNRESET: the
+      // other end closed with messages of ours unread) comes with the next receive,
+      // after the messages still queued for us.
+      this.receive();
+      return this.close(new NaplusError('ECONNRESET', 'The other end closed the connection'));
+    }
     if (events & UV_WRITABLE) this.flush();
     if (events & (UV_READABLE | UV_DISCONNECT)) this.receive();
   }
@@ -105,19 +132,19 @@ export class UnixChannel {
   private flush(): void {
     while (this.open && this.queue.length > 0) {
       const next = this.queue[0]!;
-      try {
-        if (!this.trySend(next.data, next.fds)) return;
-      } catch (err) {
-        return this.close(err as NaplusError);
-      }
+      if (!this.trySend(next.data, next.fds)) return;
       this.queue.shift();
       next.fds.forEach((fd) => fs.closeSync(fd));
     }
     this.watcher?.wantWritable(false);
   }
 
+  /**
+   * Reads what is waiting, a bounded batch per wake-up: the poll is level-triggered, so
+   * the rest comes on the next turn of the event loop, after everything else waiting.
+   */
   private receive(): void {
-    while (this.open) {
+    for (let n = 0; n < RECEIVE_BATCH && this.open; n++) {
       let msg;
       try {
         msg = native.recvMsg(this.fd, MAX_MESSAGE);
@@ -131,31 +158,37 @@ export class UnixChannel {
   }
 }
 
+/** How long accepting pauses when descriptors or memory run out, first and at most. */
+const ACCEPT_RETRY_MS = { first: 50, max: 1000 };
+
+export interface ListenOptions {
+  /** File mode of the socket (0660 by default: the owner and its group may connect). */
+  mode?: number;
+  /** Told when accepting must pause (out of descriptors) and when it resumes. */
+  log?: (message: string) => void;
+}
+
 /** A listening socket; each connection becomes a UnixChannel. */
 export class UnixServer {
-  private watcher: NativeWatcher;
+  private watcher: NativeWatcher | undefined;
   private closed = false;
+  private retry: NodeJS.Timeout | undefined;
+  private retryMs = 0;
 
   private constructor(
     readonly path: string,
     private readonly fd: number,
-    onConnection: (channel: UnixChannel) => void,
+    private readonly onConnection: (channel: UnixChannel) => void,
+    private readonly log: (message: string) => void,
   ) {
-    this.watcher = new native.Watcher(fd, false, () => {
-      while (!this.closed) {
-        const conn = native.unixAccept(this.fd);
-        if (conn < 0) return;
-        onConnection(UnixChannel.fromFd(conn));
-      }
-    });
+    this.watch();
   }
 
   /**
-   * Listens at `path` with the given file mode (0660 by default: the owner and its
-   * group may attach). A path held by a live listener is EADDRINUSE; a stale socket
+   * Listens at `path`. A path held by a live listener is EADDRINUSE; a stale socket
    * file left by a crashed process is replaced.
    */
-  static listen(path: string, onConnection: (channel: UnixChannel) => void, mode = 0o660): UnixServer {
+  static listen(path: string, onConnection: (channel: UnixChannel) => void, options: ListenOptions = {}): UnixServer {
     let fd: number;
     try {
       fd = native.unixListen(path, 64);
@@ -171,14 +204,54 @@ export class UnixServer {
       fs.unlinkSync(path);
       fd = native.unixListen(path, 64);
     }
-    fs.chmodSync(path, mode);
-    return new UnixServer(path, fd, onConnection);
+    fs.chmodSync(path, options.mode ?? 0o660);
+    return new UnixServer(path, fd, onConnection, options.log ?? (() => {}));
+  }
+
+  private watch(): void {
+    this.watcher = new native.Watcher(this.fd, false, () => this.acceptAll());
+  }
+
+  private acceptAll(): void {
+    while (!this.closed) {
+      let conn: number;
+      try {
+        conn = native.unixAccept(this.fd);
+      } catch (err) {
+        return this.pause(err);
+      }
+      if (conn < 0) break;
+      if (this.retryMs > 0) this.log(`accepting connections on ${this.path} again`);
+      this.retryMs = 0;
+      this.onConnection(UnixChannel.fromFd(conn));
+    }
+  }
+
+  /**
+   * Out of descriptors (EMFILE, ENFILE) or memory: the connection stays in the backlog,
+   * so the socket would wake us again at once, forever. Stop watching it and try again
+   * after a pause that doubles up to a second; say so once, not at every try.
+   */
+  private pause(err: unknown): void {
+    this.watcher?.stop();
+    this.watcher = undefined;
+    if (this.retryMs === 0) {
+      this.log(`accepting connections on ${this.path} failed (${(err as Error).message}); new connections wait until it works again`);
+    }
+    this.retryMs = Math.min(ACCEPT_RETRY_MS.max, Math.max(ACCEPT_RETRY_MS.first, this.retryMs * 2));
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      if (this.closed) return;
+      this.watch();
+      this.acceptAll();
+    }, this.retryMs);
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.watcher.stop();
+    clearTimeout(this.retry);
+    this.watcher?.stop();
     fs.closeSync(this.fd);
     fs.rmSync(this.path, { force: true });
   }

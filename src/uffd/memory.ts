@@ -108,7 +108,15 @@ export function reserveSpace(fd: number, length: number): boolean {
   }
 }
 
-/** An anonymous shared-memory file: a region's cached copy inside one guest. */
+/**
+ * The seals every memfd we create carries: its size can never change again. The node
+ * hands its memfds to apps, and a file that shrank under the node's own mapping would
+ * kill the node with SIGBUS at its next access there; SEAL_SEAL keeps an app from adding
+ * seals of its own (FUTURE_WRITE would make the node's writes fail).
+ */
+const FIXED_SIZE_SEALS = K.F_SEAL_SHRINK! | K.F_SEAL_GROW! | K.F_SEAL_SEAL!;
+
+/** An anonymous shared-memory file of fixed size: a region's cached copy inside one guest. */
 export class Memfd {
   private constructor(
     readonly fd: number,
@@ -117,9 +125,10 @@ export class Memfd {
 
   static create(name: string, size: number): Memfd {
     checkAligned('size', size, PAGE_SIZE);
-    const fd = native.memfdCreate(name, K.MFD_CLOEXEC!);
+    const fd = native.memfdCreate(name, K.MFD_CLOEXEC! | K.MFD_ALLOW_SEALING!);
     try {
       fs.ftruncateSync(fd, size);
+      native.memfdSeals(fd, FIXED_SIZE_SEALS);
     } catch (err) {
       fs.closeSync(fd);
       throw err;

@@ -26,6 +26,7 @@ export interface Native {
   uffdWake(fd: number, start: number, len: number): void;
   readUffd(fd: number): Buffer;
   memfdCreate(name: string, flags: number): number;
+  memfdSeals(fd: number, add: number): number;
   fallocate(fd: number, mode: number, offset: number, len: number): void;
   mmap(fd: number, len: number, offset: number, prot: number, flags: number): number;
   munmap(addr: number): void;
@@ -43,6 +44,9 @@ export interface Native {
   dup(fd: number): number;
   peerCred(fd: number): { pid: number; uid: number; gid: number };
   sendDatagram(address: Uint8Array, data: Uint8Array): number;
+  peerPidfd(fd: number): number;
+  pidfdOpen(pid: number): number;
+  pidfdSendSignal(pidfd: number, signal: number): void;
   Watcher: new (
     fd: number,
     readUffd: boolean,

@@ -76,6 +76,31 @@ function createFd(): { fd: number; via: UffdVia } {
   );
 }
 
+/** Set by the kernel in a userfaultfd's features once UFFDIO_API is done (fs/userfaultfd.c). */
+const UFFD_FEATURE_INITIALIZED = 0x8000_0000;
+
+/**
+ * The features a userfaultfd of this process was given at UFFDIO_API, as the kernel
+ * shows them in /proc/self/fdinfo ("API:\t<api>:<features>:<ioctls>", hex).
+ */
+function negotiatedFeatures(fd: number): number {
+  let kind: string;
+  let info: string;
+  try {
+    kind = fs.readlinkSync(`/proc/self/fd/${fd}`);
+    info = fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
+  } catch (err) {
+    throw new NaplusError('EBADF', `Descriptor ${fd} cannot be inspected: ${(err as Error).message}`, { cause: err });
+  }
+  if (kind !== 'anon_inode:[userfaultfd]') throw new NaplusError('EBADF', `Descriptor ${fd} is not a userfaultfd (it is ${kind})`);
+  const api = /^API:\s*[0-9a-f]+:([0-9a-f]+):/m.exec(info);
+  const features = api ? parseInt(api[1]!, 16) : 0;
+  if (!(features & UFFD_FEATURE_INITIALIZED)) {
+    throw new NaplusError('EINVAL', `userfaultfd ${fd} has not done its UFFDIO_API handshake`);
+  }
+  return (features & ~UFFD_FEATURE_INITIALIZED) >>> 0;
+}
+
 export class Userfaultfd {
   private backlog: UffdEvent[] = [];
   private handler: ((events: UffdEvent[]) => void) | undefined;
@@ -85,7 +110,7 @@ export class Userfaultfd {
 
   private constructor(
     readonly fd: number,
-    /** Feature bits granted by UFFDIO_API. */
+    /** Feature bits this userfaultfd was given at UFFDIO_API. */
     readonly features: number,
     readonly via: UffdVia,
     readonly pageSize: number,
@@ -130,16 +155,28 @@ export class Userfaultfd {
   private static negotiate(features: number, pageSize: number): Userfaultfd {
     const { fd, via } = createFd();
     try {
-      return new Userfaultfd(fd, native.uffdApi(fd, features).features, via, pageSize);
+      native.uffdApi(fd, features);
+      return new Userfaultfd(fd, negotiatedFeatures(fd), via, pageSize);
     } catch (err) {
       fs.closeSync(fd);
       throw err;
     }
   }
 
-  /** Wraps a userfaultfd received from another process (which already did UFFDIO_API). */
-  static adopt(fd: number, features: number, via: UffdVia = 'syscall', pageSize = PAGE_SIZE): Userfaultfd {
-    return new Userfaultfd(fd, features, via, pageSize);
+  /**
+   * Wraps a userfaultfd received from another process, which did UFFDIO_API. The sender
+   * is not taken at its word: the descriptor must be a userfaultfd (a FIFO, file or
+   * socket in its place is EBADF) whose handshake is done (else EINVAL), and its
+   * features are the ones the kernel reports. On failure the descriptor stays the
+   * caller's to close.
+   */
+  static adopt(fd: number, options: { via?: UffdVia; pageSize?: number } = {}): Userfaultfd {
+    return new Userfaultfd(fd, negotiatedFeatures(fd), options.via ?? 'syscall', options.pageSize ?? PAGE_SIZE);
+  }
+
+  /** Whether fork events were asked for: reading one installs a new userfaultfd in the reader. */
+  get forkEvents(): boolean {
+    return (this.features & K.UFFD_FEATURE_EVENT_FORK!) !== 0;
   }
 
   /** Registers [start, start+length) for the given fault modes; returns the allowed-ioctl bits. */

@@ -53,7 +53,7 @@ export async function startApp(pages: number): Promise<AppUnderTest> {
       channel.send(Buffer.from(JSON.stringify(msg)), fds);
     });
   const hello = await request({ op: 'memfd' }, [memfd.fd]);
-  const uffd = Userfaultfd.adopt(firstFds[0]!, hello.features, hello.via);
+  const uffd = Userfaultfd.adopt(firstFds[0]!, { via: hello.via });
   return {
     child,
     channel,

@@ -11,6 +11,7 @@ static const char* ErrnoName(int err) {
     E(ENOSPC) E(ESPIPE) E(ENOSYS) E(ENOTSOCK) E(EMSGSIZE) E(EOPNOTSUPP)
     E(EADDRINUSE) E(ECONNREFUSED) E(ECONNRESET) E(EPIPE) E(ESRCH) E(ENOTCONN)
     E(ERANGE) E(EOVERFLOW) E(ENXIO) E(ENOTTY) E(ENAMETOOLONG)
+    E(ENFILE) E(ENOBUFS) E(ECONNABORTED) E(ENOPROTOOPT)
 #undef E
     default: return "EUNKNOWN";
   }
@@ -33,6 +34,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitMemory(env, exports);
   InitSocket(env, exports);
   InitPoll(env, exports);
+  InitProcess(env, exports);
   return exports;
 }
 

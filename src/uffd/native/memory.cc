@@ -68,6 +68,16 @@ static Napi::Value MemfdCreate(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), fd);
 }
 
+// memfdSeals(fd, add) -> the seals now on the file, after adding `add` (0: none).
+static Napi::Value MemfdSeals(const Napi::CallbackInfo& info) {
+  int fd = Fd(info[0]);
+  int add = info[1].As<Napi::Number>().Int32Value();
+  if (add != 0 && fcntl(fd, F_ADD_SEALS, add) < 0) ThrowErrno(info.Env(), "fcntl(F_ADD_SEALS)", errno);
+  int seals = fcntl(fd, F_GET_SEALS);
+  if (seals < 0) ThrowErrno(info.Env(), "fcntl(F_GET_SEALS)", errno);
+  return Napi::Number::New(info.Env(), seals);
+}
+
 static Napi::Value Fallocate(const Napi::CallbackInfo& info) {
   if (fallocate(Fd(info[0]), info[1].As<Napi::Number>().Int32Value(), U64(info[2]), U64(info[3])) < 0)
     ThrowErrno(info.Env(), "fallocate", errno);
@@ -166,6 +176,7 @@ static Napi::Value IsZero(const Napi::CallbackInfo& info) {
 
 void InitMemory(Napi::Env env, Napi::Object exports) {
   exports.Set("memfdCreate", Napi::Function::New(env, MemfdCreate));
+  exports.Set("memfdSeals", Napi::Function::New(env, MemfdSeals));
   exports.Set("fallocate", Napi::Function::New(env, Fallocate));
   exports.Set("mmap", Napi::Function::New(env, Mmap));
   exports.Set("munmap", Napi::Function::New(env, Munmap));
@@ -180,6 +191,11 @@ void InitMemory(Napi::Env env, Napi::Object exports) {
   auto def = [&](const char* name, int64_t v) { k.Set(name, Napi::Number::New(env, static_cast<double>(v))); };
   def("MFD_CLOEXEC", MFD_CLOEXEC);
   def("MFD_ALLOW_SEALING", MFD_ALLOW_SEALING);
+  def("F_SEAL_SEAL", F_SEAL_SEAL);
+  def("F_SEAL_SHRINK", F_SEAL_SHRINK);
+  def("F_SEAL_GROW", F_SEAL_GROW);
+  def("F_SEAL_WRITE", F_SEAL_WRITE);
+  def("F_SEAL_FUTURE_WRITE", F_SEAL_FUTURE_WRITE);
   def("FALLOC_FL_KEEP_SIZE", FALLOC_FL_KEEP_SIZE);
   def("FALLOC_FL_PUNCH_HOLE", FALLOC_FL_PUNCH_HOLE);
   def("PROT_NONE", PROT_NONE);

@@ -15,10 +15,14 @@
 
 namespace naplus {
 
+// Reads every pending uffd_msg; 0, or the errno that stopped it. A userfaultfd never
+// reads 0 bytes: a descriptor that does is at end of file (not a userfaultfd at all),
+// and would wake the poll again at once, forever, if that were not an error.
 static int DrainUffd(int fd, std::vector<uint8_t>& out) {
   uffd_msg batch[64];
   for (;;) {
     ssize_t n = read(fd, batch, sizeof batch);
+    if (n == 0) return EPIPE;
     if (n > 0) out.insert(out.end(), reinterpret_cast<uint8_t*>(batch), reinterpret_cast<uint8_t*>(batch) + n);
     if (n == static_cast<ssize_t>(sizeof batch)) continue;
     return n < 0 && errno != EAGAIN ? errno : 0;

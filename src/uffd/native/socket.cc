@@ -57,10 +57,11 @@ static Napi::Value Connect(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), fd);
 }
 
-// accept -> fd, or -1 when no connection is pending.
+// accept -> fd, or -1 when no connection is pending (or the one pending was given up by
+// its peer before we took it).
 static Napi::Value Accept(const Napi::CallbackInfo& info) {
   int fd = accept4(Fd(info[0]), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-  if (fd < 0 && errno != EAGAIN) ThrowErrno(info.Env(), "accept", errno);
+  if (fd < 0 && errno != EAGAIN && errno != ECONNABORTED) ThrowErrno(info.Env(), "accept", errno);
   return Napi::Number::New(info.Env(), fd);
 }
 
