@@ -54,7 +54,8 @@ test('the commands of `commands` blocks exist, with the options the README gives
       for (const part of line.replace(/\s+#.*$/, '').split('&&').map((p) => p.trim()).filter(Boolean)) {
         const words = part.split(/\s+/);
         if (words[0] === 'npm') {
-          assert.ok(words[1] === 'ci' || JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).scripts[words[1]!], part);
+          const script = words[1] === 'run' ? words[2]! : words[1]!; // `npm run x`, or `npm test`
+          assert.ok(script === 'ci' || JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).scripts[script], part);
           continue;
         }
         assert.is(words[0], 'npx', `README line ${b.line}: ${part}`);
