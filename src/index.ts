@@ -4,7 +4,7 @@ export { NaplusError, type NaplusErrorCode } from './errors.js';
 export { attach, Region, Lock, type RegionStats } from './api/region.js';
 export { Block, type Home, type HeapStats, type MallocOptions } from './api/heap.js';
 export type { AttachOptions, AttachedRegion } from './client/attach.js';
-export type { Welcome, NodeToApp } from './node/messages.js';
+export type { Welcome, NodeToApp } from './attach-protocol.js';
 export type { RegionFigures } from './stats.js';
 export type { FaultSource } from './trace/fault-event.js';
 export type { Placement } from './config.js';

@@ -43,7 +43,7 @@ function heapOn(l: RegionLayout, host: string): Heap {
     name: 'data',
     info: {
       op: 'welcome', region: 'data', size, pageSize: PAGE, nodeId: 1, host, cluster: 'c', placement: l.region.placement,
-      local: l.homedOn(host),
+      local: l.homedOn(host), liveness: { heartbeatMs: 1000, timeoutMs: 5000 },
     },
     buffer: memory,
     localRanges: repeatRuns(l.homedOn(host), size),

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { makeCluster } from './helpers/cluster.js';
 import { fdCount, quietFdCount, waitFor } from './helpers/hostile.js';
 import { Memfd, UnixChannel } from '../src/uffd/index.js';
-import { ATTACH_PROTOCOL } from '../src/node/messages.js';
+import { ATTACH_PROTOCOL } from '../src/attach-protocol.js';
 
 const MiB = 1 << 20;
 

@@ -2,13 +2,15 @@
 // region's memfd, map it, register the mapping with a userfaultfd of our own in
 // MISSING|MINOR|WP modes, and hand that userfaultfd to the node. From then on plain
 // loads and stores on the region's ArrayBuffer fault into the node, which resolves
-// them; this process needs no thread of its own for that.
+// them; this process serves no fault itself. Its guardian (guardian.ts), a worker
+// thread, watches the node and fences the region should it go.
 import fs from 'node:fs';
 import path from 'node:path';
 import { Memfd, UnixChannel, Userfaultfd, type Mapping } from '../uffd/index.js';
 import { NaplusError } from '../errors.js';
-import { ATTACH_PROTOCOL, decode, encode, type NodeToApp, type Welcome } from '../node/messages.js';
+import { ATTACH_PROTOCOL, decode, encode, type NodeToApp, type Welcome } from '../attach-protocol.js';
 import { checkNodeOwner } from './node-owner.js';
+import { Guardian } from './guardian.js';
 
 export const DEFAULT_SOCKET_DIR = '/run/naplus';
 
@@ -29,6 +31,8 @@ export class AttachedRegion {
   /** Listeners for events the node sends unasked. */
   readonly eventListeners = new Set<(message: string, data: unknown) => void>();
   private local: Array<[number, number]> | undefined;
+  /** Set once attached: the worker that fences the region if the node goes. */
+  guardian: Guardian | undefined;
 
   constructor(
     readonly info: Welcome,
@@ -37,6 +41,11 @@ export class AttachedRegion {
     /** The whole region, shared with every node of the cluster. */
     readonly buffer: ArrayBuffer,
   ) {}
+
+  /** Where the region is mapped in this process. */
+  get address(): number {
+    return this.mapping.address;
+  }
 
   get name(): string {
     return this.info.region;
@@ -94,8 +103,17 @@ export class AttachedRegion {
     this.channel.close();
   }
 
+  /**
+   * The node is gone (the guardian fenced the region): every access takes SIGBUS, and
+   * every call rejects, saying why.
+   */
+  fenced(reason: string): void {
+    this.closed(new NaplusError('ECONNRESET', `The Naplus node of region '${this.name}' is gone (${reason}); the region is fenced: every access to it takes SIGBUS`));
+  }
+
   /** Detaches: the node forgets this app. Views made earlier stay mapped but are no longer coherent. */
   async detach(): Promise<void> {
+    this.guardian?.stop();
     this.closed(new NaplusError('EBADF', `Region '${this.name}' was detached`));
     this.mapping.unmap();
   }
@@ -142,11 +160,15 @@ export async function attachRegion(name: string, options: AttachOptions = {}): P
   }
   return new Promise<AttachedRegion>((resolve, reject) => {
     // hello → welcome(+memfd) → uffd(+userfaultfd) → ready. Only after 'ready' does the
-    // node watch our userfaultfd, so only then is touching the region safe.
+    // node watch our userfaultfd, so only then is touching the region safe; and only once
+    // the guardian watches the node is the region handed to the app.
     let region: AttachedRegion | undefined;
+    let uffd: Userfaultfd | undefined;
     let ready = false;
     const fail = (err: NaplusError) => {
       reject(err); // first: closing reports a close, whose own error must not win
+      uffd?.close(); // not handed to a guardian yet: ours to close
+      uffd = undefined;
       region?.closed(err);
       channel.close();
     };
@@ -156,11 +178,17 @@ export async function attachRegion(name: string, options: AttachOptions = {}): P
           const msg = decode<NodeToApp>(data);
           if (ready) return region!.onMessage(msg);
           if (msg.op === 'welcome' && !region) {
-            region = mapAndHandOver(msg, fds, channel);
+            ({ region, uffd } = mapAndHandOver(msg, fds, channel));
           } else if (msg.op === 'ready' && region) {
             ready = true;
-            channel.ref(false); // an attached, idle app may exit when its work is done
-            resolve(region);
+            const r = region;
+            const setup = { socketPath, region: name, nodeUid: options.nodeUid, uffd: uffd!.fd, pageSize: r.info.pageSize, address: r.address, length: r.info.size, liveness: r.info.liveness };
+            uffd = undefined; // the guardian's from now on, to close whatever happens
+            Guardian.start(setup, (reason) => r.fenced(reason)).then((guardian) => {
+              r.guardian = guardian;
+              channel.ref(false); // an attached, idle app may exit when its work is done
+              resolve(r);
+            }, fail);
           } else if (msg.op === 'refused') {
             fail(new NaplusError(msg.code ?? 'EPROTO', `The node refused to attach region '${name}': ${msg.message}`));
           } else {
@@ -181,7 +209,8 @@ export async function attachRegion(name: string, options: AttachOptions = {}): P
   });
 }
 
-function mapAndHandOver(welcome: Welcome, fds: number[], channel: UnixChannel): AttachedRegion {
+/** Maps the region and hands the node our userfaultfd; the guardian will hold our own reference to it. */
+function mapAndHandOver(welcome: Welcome, fds: number[], channel: UnixChannel): { region: AttachedRegion; uffd: Userfaultfd } {
   if (fds.length !== 1) {
     for (const fd of fds) fs.closeSync(fd);
     throw new NaplusError('EPROTO', 'The node sent no memfd with its welcome');
@@ -196,10 +225,9 @@ function mapAndHandOver(welcome: Welcome, fds: number[], channel: UnixChannel): 
   try {
     uffd.register(mapping.address, mapping.length);
     channel.send(encode({ op: 'uffd', base: mapping.address, via: uffd.via }), [uffd.fd]);
-  } finally {
-    // Keep no copy: if the node dies, the kernel then wakes our faults instead of
-    // leaving this process hanging forever.
+  } catch (err) {
     uffd.close();
+    throw err;
   }
-  return new AttachedRegion(welcome, channel, mapping, mapping.view());
+  return { region: new AttachedRegion(welcome, channel, mapping, mapping.view()), uffd };
 }

@@ -134,7 +134,9 @@ export class NodeAgent {
     services.forEach((service, index) => {
       const region = service.config;
       service.useProtocol(this.coherence!.protocols[index]!, this.coherence!.topologies[index]!.homes);
-      const identity = { cluster: config.cluster, host: this.host, local: layouts[index]!.homedOn(this.host) };
+      // Apps judge the node as its peers do: a node silent for peerTimeoutMs is gone.
+      const liveness = { heartbeatMs: t.heartbeatMs, timeoutMs: t.peerTimeoutMs };
+      const identity = { cluster: config.cluster, host: this.host, local: layouts[index]!.homedOn(this.host), liveness };
       const server = new AttachServer(service, path.join(socketDir, `${region.name}.sock`), identity, log);
       server.handlers.set('stats', () => this.stats());
       // Lock and barrier names are cluster-wide, so one service serves every region.

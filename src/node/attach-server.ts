@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { MAX_MESSAGE, PeerProcess, UnixServer, Userfaultfd, type Credentials, type UnixChannel, type Watch } from '../uffd/index.js';
 import { NaplusError } from '../errors.js';
-import { ATTACH_PROTOCOL, encode, parseAppMessage, type AppToNode, type Hello, type NodeToApp, type UffdHandover, type Welcome } from './messages.js';
+import { ATTACH_PROTOCOL, encode, parseAppMessage, type AppToNode, type Hello, type NodeToApp, type UffdHandover, type Welcome } from '../attach-protocol.js';
 import type { AppLink, RegionService } from './region.js';
 import { Readahead } from './readahead.js';
 import { ConnectionGate, type GateLimits, type Ticket } from './connection-gate.js';
@@ -34,6 +34,8 @@ interface Connection {
   process: PeerProcess;
   ticket: Ticket;
   greeted: boolean;
+  /** A guardian's lifeline (see attach-protocol.ts): it only pings. */
+  lifeline?: boolean;
   link?: AppLink;
   watch?: Watch;
 }
@@ -58,8 +60,8 @@ export class AttachServer {
   constructor(
     private readonly region: RegionService,
     readonly socketPath: string,
-    /** What the welcome says of this node: its cluster, host, and the ranges homed there. */
-    private readonly identity: Pick<Welcome, 'cluster' | 'host' | 'local'>,
+    /** What the welcome says of this node: its cluster, host, the ranges homed there, how it judges liveness. */
+    private readonly identity: Pick<Welcome, 'cluster' | 'host' | 'local' | 'liveness'>,
     private readonly log: (level: 'info' | 'warn', msg: string) => void,
   ) {
     const name = path.basename(socketPath);
@@ -117,7 +119,12 @@ export class AttachServer {
         case 'uffd':
           return this.attach(conn, msg, carried);
         case 'request':
+          if (conn.lifeline) throw new NaplusError('EPROTO', 'a lifeline only pings');
           void this.answer(conn, msg.id, msg.method, msg.args ?? {});
+          return;
+        case 'ping':
+          if (!conn.lifeline) throw new NaplusError('EPROTO', 'only a lifeline pings');
+          this.send(conn, { op: 'pong' });
           return;
       }
     } catch (err) {
@@ -130,6 +137,12 @@ export class AttachServer {
     if (msg.version !== ATTACH_PROTOCOL) throw new NaplusError('EPROTO', `attach protocol ${msg.version} is not ${ATTACH_PROTOCOL}; use the same Naplus version for app and node`);
     if (msg.region !== this.region.config.name) throw new NaplusError('ENOENT', `this socket serves region '${this.region.config.name}', not '${msg.region}'`);
     conn.greeted = true;
+    if (msg.lifeline) {
+      conn.lifeline = true;
+      conn.ticket.established();
+      this.send(conn, { op: 'watched', liveness: this.identity.liveness });
+      return;
+    }
     const r = this.region;
     this.send(conn, {
       op: 'welcome', region: r.config.name, size: r.config.size, pageSize: r.pageSize, nodeId: r.nodeId, ...this.identity,
@@ -142,7 +155,7 @@ export class AttachServer {
     if (fd === undefined) throw new NaplusError('EPROTO', 'expected exactly one userfaultfd, once');
     let uffd: Userfaultfd;
     try {
-      if (!conn.greeted || conn.link) throw new NaplusError('EPROTO', conn.link ? 'expected exactly one userfaultfd, once' : 'send hello first');
+      if (!conn.greeted || conn.link || conn.lifeline) throw new NaplusError('EPROTO', conn.link || conn.lifeline ? 'expected exactly one userfaultfd, once' : 'send hello first');
       uffd = Userfaultfd.adopt(fd, { via: msg.via, pageSize: this.region.pageSize });
     } catch (err) {
       fs.closeSync(fd);

@@ -83,6 +83,15 @@ export class Mapping {
     native.madvise(this.address + offset, length, advice);
   }
 
+  /**
+   * From now on every access to the mapping takes SIGBUS: it is replaced in place (same
+   * addresses, so views over it stay valid objects) by a mapping of an empty file.
+   * Works from any thread of the process, given the mapping's address and length.
+   */
+  static fence(address: number, length: number): void {
+    native.fence(checkUint('address', address), checkUint('length', length));
+  }
+
   /** Gives the mapping up; pages stay mapped until the last view is collected. */
   unmap(): void {
     if (!this.live) return;

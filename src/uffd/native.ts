@@ -28,6 +28,7 @@ export interface Native {
   memfdCreate(name: string, flags: number): number;
   memfdSeals(fd: number, add: number): number;
   fallocate(fd: number, mode: number, offset: number, len: number): void;
+  fence(addr: number, len: number): void;
   mmap(fd: number, len: number, offset: number, prot: number, flags: number): number;
   munmap(addr: number): void;
   madvise(addr: number, len: number, advice: number): void;

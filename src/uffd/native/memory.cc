@@ -61,6 +61,24 @@ void* Checked(Napi::Env env, const char* op, uint64_t addr, uint64_t len) {
 
 }  // namespace
 
+// fence(addr, len): replaces [addr, addr+len) of a live mapping, in place, by a mapping
+// of an empty file, so that every access there takes SIGBUS. Views over it keep their
+// addresses; they just cannot be read or written any more. For an app whose node is gone.
+static Napi::Value Fence(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t addr = U64(info[0]), len = U64(info[1]);
+  std::lock_guard<std::mutex> hold(g_lock);
+  if (!FindLocked(addr, len))
+    ThrowErrno(env, "fence", EFAULT, "range " + Hex(addr) + "+" + std::to_string(len) + " is not inside a live mapping");
+  int fd = memfd_create("naplus:fenced", MFD_CLOEXEC);
+  if (fd < 0) ThrowErrno(env, "memfd_create", errno);
+  void* p = mmap(reinterpret_cast<void*>(addr), len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+  int err = errno;
+  close(fd);
+  if (p == MAP_FAILED) ThrowErrno(env, "mmap", err);
+  return env.Undefined();
+}
+
 static Napi::Value MemfdCreate(const Napi::CallbackInfo& info) {
   std::string name = info[0].As<Napi::String>();
   int fd = memfd_create(name.c_str(), info[1].As<Napi::Number>().Uint32Value());
@@ -175,6 +193,7 @@ static Napi::Value IsZero(const Napi::CallbackInfo& info) {
 }
 
 void InitMemory(Napi::Env env, Napi::Object exports) {
+  exports.Set("fence", Napi::Function::New(env, Fence));
   exports.Set("memfdCreate", Napi::Function::New(env, MemfdCreate));
   exports.Set("memfdSeals", Napi::Function::New(env, MemfdSeals));
   exports.Set("fallocate", Napi::Function::New(env, Fallocate));

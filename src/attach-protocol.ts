@@ -1,9 +1,14 @@
 // Messages on the attach socket between an app and its node (JSON, one per SEQPACKET
-// message). Handshake: hello → welcome(+memfd) → uffd(+userfaultfd) → ready. After that
-// requests carry an `id` and get exactly one reply with the same id.
-import type { Placement } from '../config.js';
-import type { UffdVia } from '../uffd/index.js';
-import { NaplusError } from '../errors.js';
+// message), shared by both ends. Handshake: hello → welcome(+memfd) → uffd(+userfaultfd)
+// → ready. After that requests carry an `id` and get exactly one reply with the same id.
+//
+// An attached app's guardian (client/guardian.ts) holds a second connection, its
+// lifeline: hello with `lifeline` (answered by `watched`, no memfd), then a ping every
+// heartbeat, each answered by a pong. A lifeline that closes or goes unanswered means
+// the node is gone or stopped.
+import type { Placement } from './config.js';
+import type { UffdVia } from './uffd/index.js';
+import { NaplusError } from './errors.js';
 
 export const ATTACH_PROTOCOL = 2;
 
@@ -11,6 +16,15 @@ export interface Hello {
   op: 'hello';
   version: number;
   region: string;
+  /** A guardian's lifeline, not an app attaching. */
+  lifeline?: boolean;
+}
+
+/** How the node judges liveness: what a guardian must judge the node by. */
+export interface Liveness {
+  heartbeatMs: number;
+  /** A node that answers nothing for this long is lost to its apps. */
+  timeoutMs: number;
 }
 
 export interface Welcome {
@@ -27,6 +41,7 @@ export interface Welcome {
    * `period` bytes, repeated every `period` bytes to the end of the region.
    */
   local: { period: number; runs: Array<[number, number]> };
+  liveness: Liveness;
 }
 
 /** Sent with the app's userfaultfd, registered over the whole mapping that starts at `base`. */
@@ -58,8 +73,8 @@ export interface Notice {
   data?: unknown;
 }
 
-export type AppToNode = Hello | UffdHandover | Request;
-export type NodeToApp = Welcome | Reply | Notice | { op: 'ready' };
+export type AppToNode = Hello | UffdHandover | Request | { op: 'ping' };
+export type NodeToApp = Welcome | Reply | Notice | { op: 'ready' } | { op: 'watched'; liveness: Liveness } | { op: 'pong' };
 
 export function encode(msg: AppToNode | NodeToApp): Buffer {
   return Buffer.from(JSON.stringify(msg));
@@ -88,7 +103,9 @@ export function parseAppMessage(data: Buffer): AppToNode {
   const m = msg as Record<string, unknown>;
   switch (m.op) {
     case 'hello':
-      return { op: 'hello', version: integer(m, 'version'), region: name(m, 'region') };
+      return { op: 'hello', version: integer(m, 'version'), region: name(m, 'region'), ...(m.lifeline === true ? { lifeline: true } : {}) };
+    case 'ping':
+      return { op: 'ping' };
     case 'uffd': {
       const via = m.via as UffdVia;
       if (!VIAS.includes(via)) throw wrong('via', `one of ${VIAS.join(', ')}`, m.via);
@@ -100,7 +117,7 @@ export function parseAppMessage(data: Buffer): AppToNode {
       return { op: 'request', id: integer(m, 'id'), method: name(m, 'method'), args: args as Record<string, unknown> };
     }
     default:
-      throw wrong('op', 'hello, uffd or request', m.op);
+      throw wrong('op', 'hello, uffd, request or ping', m.op);
   }
 }
 
