@@ -312,7 +312,7 @@ export class Link implements SessionLink {
         if (this.state !== 'resuming') break;
         return this.owner.resume(this, frame);
       case Kind.Drop:
-        return this.owner.sessionFailed(this, `node ${this.peerId} dropped the session: ${reasonOf(frame)}`, true);
+        return this.owner.sessionFailed(this, `node ${this.peerId} gave the session up: ${reasonOf(frame)}`, true);
       case Kind.Reject:
         return this.owner.sessionFailed(this, `${this.who} closed the link: ${reasonOf(frame)}`, true);
       case Kind.Hello:

@@ -275,7 +275,7 @@ export class Transport extends EventEmitter {
       if (!this.peers.has(peer)) throw invalidArgument('peer', `a peer of node ${this.nodeId}`, peer);
       return false;
     }
-    this.lose(s, `node ${this.nodeId} dropped the session: ${reason}`, false);
+    this.lose(s, `dropped on request: ${reason}`, false);
     return true;
   }
 
@@ -376,20 +376,22 @@ export class Transport extends EventEmitter {
     const now = this.clock.now();
     const timeout = this.o.peerTimeoutMs;
     for (const link of this.links) {
-      if (link.state !== 'handshake') continue;
-      if (!link.connected && now - link.opened > this.o.heartbeatMs) link.close(`connecting to ${link.who} timed out after ${Math.round(now - link.opened)} ms`, 'ETIMEDOUT');
-      else if (now - link.opened > timeout) link.reject('handshake timeout', `${link.who} did not complete the handshake within ${timeout} ms`);
+      if (link.state === 'handshake' && link.connected && now - link.opened > timeout) {
+        link.reject('handshake timeout', `${link.who} did not complete the handshake within ${timeout} ms`);
+      }
     }
-    // A silent connection is suspect well before its peer is lost: replaced, it costs a
-    // reconnection; left alone, a dead path (no reset ever comes) would cost the session.
-    const suspect = Math.max(2 * this.o.heartbeatMs, timeout / 2);
     for (const [id, p] of this.peers) {
       const silent = Math.round(now - Math.max(p.lastRx, p.link?.lastRx ?? 0));
       if (p.session && silent > timeout) {
         const how = p.link?.state === 'up' ? 'its connection is up but silent' : `no connection for ${Math.round(now - (p.brokenAt ?? now))} ms`;
         this.lose(p.session, `no frames from node ${id} for ${silent} ms, over peerTimeoutMs (${timeout} ms); ${how}`, false);
-      } else if (p.link && silent > (p.session && p.link.state === 'up' ? suspect : timeout)) {
-        p.link.close(`no frames from ${p.link.who} for ${silent} ms; reconnecting`);
+      } else if (p.link && !p.session && silent > timeout) {
+        p.link.close(`no frames from ${p.link.who} for ${silent} ms`);
+      } else if (p.session && p.link && silent > 2 * this.o.heartbeatMs && id > this.nodeId && !p.dialing) {
+        // A silent connection may sit on a dead path (no reset ever comes): a new one is
+        // dialed alongside, and whichever shows life first carries the session on.
+        this.log('info', `no frames from node ${id} for ${silent} ms; dialing a new connection alongside`);
+        this.dial(p);
       }
     }
   }
@@ -573,6 +575,10 @@ export class Transport extends EventEmitter {
     this.links.add(link);
     const refuse = (claimed: number): string | undefined =>
       claimed === id ? undefined : `answered as node ${claimed}, but node ${this.nodeId} dialed ${host}:${port} to reach node ${id}`;
+    // A connection attempt that gets no answer (its SYN lost on a dead path) is given up
+    // after a heartbeat and tried again, judged once this turn's events are in.
+    const timer = setTimeout(() => setImmediate(() => !link.connected && link.close(`connecting to ${link.who} got no answer within ${this.o.heartbeatMs} ms`, 'ETIMEDOUT')), this.o.heartbeatMs);
+    socket.once('close', () => clearTimeout(timer));
     socket.once('connect', () => (link.connected = true));
     // Node identity comes from the secret handshake, bound to this TLS session; the
     // cluster CA only keeps strangers out, so the certificate's host name is not checked.
