@@ -361,18 +361,20 @@ export class Transport extends EventEmitter {
 
   /** Every heartbeat: idle links send one, and once this turn's sockets are read, peers are judged. */
   private tick(): void {
-    const late = this.clock.tick(this.o.heartbeatMs);
-    if (late > this.o.peerTimeoutMs / 2) {
-      this.log('warn', `node ${this.nodeId} did not run for ${Math.round(late)} ms (its heartbeat timer fired that late): its peers may have given its sessions up meanwhile`);
-    }
+    this.stalled(this.clock.ran(this.o.heartbeatMs, this.o.heartbeatMs / 4), 'its heartbeat timer fired that late');
     for (const link of this.links) link.ping();
     // Timers run before sockets are read: what peers sent while this process did not run
     // is still unread. Judge them after this turn's reads (setImmediate runs after them).
     setImmediate(() => this.judge());
   }
 
+  private stalled(ms: number, how: string): void {
+    if (ms > this.o.peerTimeoutMs / 2) this.log('warn', `node ${this.nodeId} did not run for ${Math.round(ms)} ms (${how}): its peers may have given its sessions up meanwhile`);
+  }
+
   private judge(): void {
     if (this.closing) return;
+    this.stalled(this.clock.ran(0, this.o.heartbeatMs / 4), 'between its heartbeat and the judgement of its peers');
     const now = this.clock.now();
     const timeout = this.o.peerTimeoutMs;
     for (const link of this.links) {
