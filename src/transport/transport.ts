@@ -204,7 +204,11 @@ export class Transport extends EventEmitter {
       : net.createServer((s) => this.accept(s));
     if (opts.tls) {
       this.server.on('tlsClientError', (err: Error, s: tls.TLSSocket) => {
-        this.rejections.add('TLS handshake failed', `TLS handshake with ${s.remoteAddress}:${s.remotePort} failed: ${err.message}`, 'warn');
+        // A failed TLS socket has lost its address; the TCP socket under it (Node's `_parent`,
+        // not a public field, hence the care) still has it.
+        const raw = (s as unknown as { _parent?: net.Socket })._parent ?? s;
+        const who = `${raw.remoteAddress ?? 'unknown'}:${raw.remotePort ?? '?'}`;
+        this.rejections.add('TLS handshake failed', `TLS handshake with ${who} failed: ${err.message}`, 'warn');
       });
     }
     this.heartbeat = setInterval(() => this.tick(), this.o.heartbeatMs);
@@ -595,7 +599,8 @@ export class Transport extends EventEmitter {
   private probe(peer: Peer): void {
     const target = peer.listen;
     if (!target || !peer.session) return;
-    // With TLS, a probe completes the TLS handshake before it leaves, so that the peer
+    // With TLS, a probe completes the TLS handshake and leaves with a clean end (an
+    // abrupt close, with the server's session ticket unread, would be a reset): the peer
     // sees a quiet goodbye (a connection closed before its hello) rather than a failure.
     const t = this.opts.tls;
     const socket = t
@@ -605,7 +610,7 @@ export class Transport extends EventEmitter {
     let outcome = 'no answer';
     const timer = setTimeout(() => socket.destroy(), this.o.heartbeatMs);
     socket.once('connect', () => (outcome = 'it listens'));
-    socket.once(t ? 'secureConnect' : 'connect', () => socket.destroy());
+    socket.once(t ? 'secureConnect' : 'connect', () => (t ? socket.end() : socket.destroy()));
     socket.once('error', (err: NodeJS.ErrnoException) => {
       if (outcome === 'no answer') outcome = err.code ?? err.message;
     });
