@@ -72,6 +72,8 @@ export class Link implements SessionLink {
   private queue: Buffer[] = [];
   private queued = 0;
   private flushScheduled = false;
+  /** When the first frame now queued was queued (real time). */
+  private queuedAt = 0;
   private ackWanted = false;
   private bytesIn = 0;
   /** A refusal or Drop on its way out: the reason the link closes with, whatever the socket says meanwhile. */
@@ -141,12 +143,15 @@ export class Link implements SessionLink {
   }
 
   enqueue(frame: Buffer): void {
+    const now = performance.now();
+    const first = this.queue.length === 0;
+    if (first) this.queuedAt = now;
     this.queue.push(frame);
     this.queued += frame.length;
     this.schedule();
-    // A process busy producing frames still shows signs of life: past half a heartbeat
-    // without writing, what is queued goes out now rather than at the end of the tick.
-    if (performance.now() - this.lastTx > this.owner.heartbeatMs / 2) this.flush();
+    // A process busy producing frames for long in one tick still shows signs of life:
+    // past half a heartbeat, what is queued goes out now rather than at the end of the tick.
+    if (!first && now - this.queuedAt > this.owner.heartbeatMs / 2) this.flush();
   }
 
   wantAck(): void {

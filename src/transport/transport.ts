@@ -316,7 +316,7 @@ export class Transport extends EventEmitter {
     const out: Record<number, PeerStats> = {};
     for (const [id, p] of this.peers) {
       const s = p.session;
-      const link = s?.link as Link | undefined;
+      const link = s && p.link?.state === 'up' ? p.link : undefined;
       out[id] = {
         ...p.stats,
         up: s !== undefined,
@@ -344,7 +344,7 @@ export class Transport extends EventEmitter {
     for (const p of this.peers.values()) {
       if (!p.session) continue;
       // What was sent before close() goes to the kernel first, ahead of the Drop.
-      (p.session.link as Link | undefined)?.flush();
+      p.link?.flush();
       this.lose(p.session, `node ${this.nodeId} is shutting down`, false);
     }
     for (const link of [...this.links]) if (!link.finishing) link.close(`node ${this.nodeId} is shutting down`);
@@ -438,6 +438,7 @@ export class Transport extends EventEmitter {
       this.log('info', `link to node ${id} at ${link.address} is up again after ${Math.round(now - (peer.brokenAt ?? now))} ms; session resumed (${peer.stats.replayedFrames - before} frame(s) sent again)`);
     } else {
       if (s) this.lose(s, this.whyGone(s, link, r), true, false, link);
+      if (link.state === 'closed') return; // a peer-down handler closed the transport
       const fresh = new Session(this.owner, id, link.fresh, r.fresh, link.incarnation!, Math.min(this.owner.maxFrameBytes, link.peerMaxFrame), this.limits, peer.stats);
       peer.session = fresh;
       peer.lost = undefined;
