@@ -105,12 +105,11 @@ export function pingFrame(ack: number): Buffer {
   return b;
 }
 
-const SEQUENCED: ReadonlySet<number> = new Set([Kind.Message, Kind.Request, Kind.Reply, Kind.ReplyError]);
-
 /** Writes `ack` into an outgoing frame that has room for one; false if it has none. */
 export function stampAck(frame: Buffer, ack: number): boolean {
   const kind = frame[LENGTH_BYTES]!;
-  if (SEQUENCED.has(kind)) setAck(frame, ack);
+  // The message kinds (Message, Request, Reply, ReplyError) are consecutive.
+  if (kind >= Kind.Message && kind <= Kind.ReplyError) setAck(frame, ack);
   else if (kind === Kind.Ping) writeU64(frame, ack, LENGTH_BYTES + 1);
   else return false;
   return true;
