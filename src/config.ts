@@ -52,6 +52,8 @@ export interface TransportConfig {
   compress: CompressMode;
   heartbeatMs: number;
   peerTimeoutMs: number;
+  /** Bytes of messages a link keeps until its peer acknowledges them, to replay after a reset. */
+  replayBufferBytes: number;
   /** PEM files (relative to the cluster file) for TLS between nodes; absent: plain TCP. */
   tls?: { key: string; cert: string; ca: string };
 }
@@ -77,7 +79,7 @@ const KNOWN_KEYS = {
   segment: ['path', 'size'],
   node: ['id', 'listen'],
   region: ['name', 'size', 'pageSize', 'placement', 'consistency', 'replicas'],
-  transport: ['compress', 'heartbeatMs', 'peerTimeoutMs', 'tls'],
+  transport: ['compress', 'heartbeatMs', 'peerTimeoutMs', 'replayBufferBytes', 'tls'],
   tls: ['key', 'cert', 'ca'],
 } as const;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
@@ -179,12 +181,15 @@ function parseTransport(v: unknown, file: string): TransportConfig {
   if (peerTimeoutMs <= 2 * heartbeatMs) {
     throw bad('transport.peerTimeoutMs', `more than twice heartbeatMs (${heartbeatMs})`, peerTimeoutMs);
   }
+  // A whole frame (2 MiB) must fit twice over, or one large message could end a session.
+  const replayBufferBytes = t.replayBufferBytes === undefined ? 64 << 20 : parseSize(t.replayBufferBytes, 'transport.replayBufferBytes');
+  if (replayBufferBytes < 4 << 20) throw bad('transport.replayBufferBytes', 'at least 4M (twice the largest frame)', t.replayBufferBytes);
   let tls: TransportConfig['tls'];
   if (t.tls !== undefined) {
     const o = object(t.tls, 'transport.tls', KNOWN_KEYS.tls);
     tls = { key: pemFile(o, 'key', file), cert: pemFile(o, 'cert', file), ca: pemFile(o, 'ca', file) };
   }
-  return { compress, heartbeatMs, peerTimeoutMs, tls };
+  return { compress, heartbeatMs, peerTimeoutMs, replayBufferBytes, tls };
 }
 
 /**

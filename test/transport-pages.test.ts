@@ -138,6 +138,7 @@ test('stats count pages by encoding and bytes before and after; data is snapshot
 test('bad arguments are refused with the field named, before anything is sent', async () => {
   const [a] = await startCluster(2, (o) => ({ ...o, maxFrameBytes: 16 * PAGE }));
   await a!.t.waitForPeers([2], 10_000);
+  const before = a!.t.stats()[2]!;
   const code = (f: () => unknown, c: string, re: RegExp) => assert.throws(f, (e: { code?: string; message: string }) => e.code === c && re.test(e.message));
   code(() => a!.t.send(2, { type: 1, pages: [{ page: 0, data: new Uint8Array(100) }] }), 'EINVAL', /pages\[0\]\.data/);
   code(() => a!.t.send(2, { type: 1, pages: [{ page: -1, data: new Uint8Array(PAGE) }] }), 'EINVAL', /pages\[0\]\.page/);
@@ -146,7 +147,9 @@ test('bad arguments are refused with the field named, before anything is sent', 
   code(() => a!.t.send(2, { type: 1, pages: Array.from({ length: 17 }, (_, i) => ({ page: i, data: new Uint8Array(PAGE) })) }), 'E2BIG', /17 pages to node 2/);
   code(() => a!.t.send(2, { type: 1, body: Buffer.alloc(16 * PAGE) }), 'E2BIG', /over the link's cap of 65536 bytes/);
   code(() => a!.t.send(7, { type: 1 }), 'EINVAL', /peer/);
-  assert.is(a!.t.stats()[2]!.framesOut, 0);
+  // Synchronously after the calls: no frame was taken into the session, none went out.
+  const after = a!.t.stats()[2]!;
+  assert.equal([after.framesOut, after.unackedBytes, after.queuedBytes], [before.framesOut, 0, 0]);
 });
 
 test.after.each(cleanup);

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TlsOptions } from '../src/transport/index.js';
 import { makePage, cleanup } from './fixtures/transport-protocol.js';
-import { startCluster } from './fixtures/transport-nodes.js';
+import { connectionSocket, startCluster } from './fixtures/transport-nodes.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'naplus-tls-'));
 
@@ -39,6 +39,24 @@ test('two nodes of the cluster CA exchange pages over TLS', async () => {
   assert.is(r.body, 'over tls');
   assert.ok(Buffer.from(r.pages![0]!.data).equals(page));
   assert.match(b!.logs.toString(), /listening on \S+ \(TLS\)/);
+});
+
+test('a broken TLS connection: the session resumes over a new one, and the probe that checked on node 1 is a quiet goodbye', async () => {
+  const [a, b] = await startCluster(2, (o) => ({ ...o, tls: cluster }));
+  await a!.t.waitForPeers([2], 10_000);
+  await b!.t.waitForPeers([1], 10_000);
+  let downs = 0;
+  for (const n of [a!, b!]) n.t.on('peer-down', () => downs++);
+  b!.t.onMessage((_p, msg, reply) => reply?.(msg));
+  const before = a!.t.stats()[2]!.connects;
+  // Node 2 breaks it: node 1 redials, node 2 probes node 1's port (over TLS) meanwhile.
+  connectionSocket(b!.t, 1)!.destroy();
+  const r = await a!.t.request(2, { type: 3, body: 'after the break' });
+  assert.is(r.body, 'after the break');
+  assert.is(downs, 0);
+  assert.is(a!.t.stats()[2]!.connects, before + 1);
+  await b!.logs.waitFor(/probe of node 1 at \S+: it listens/);
+  assert.not.match(a!.logs.toString(), /TLS handshake with .* failed|refused/, "node 1 logged nothing about node 2's probe");
 });
 
 test("a node whose certificate another CA signed is refused, and both sides log it", async () => {

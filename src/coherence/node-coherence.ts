@@ -73,6 +73,7 @@ export class NodeCoherence {
       self,
       isUp: (node) => node === self || links.isUp(node),
       send: (to, msg) => this.post(to, msg),
+      drop: (node, reason) => links.drop(node, reason),
     };
     this.codec = new CoherenceCodec(regions, o.nodes, o.wirePageSize, o.maxDataBytes);
     this.learners = regions.map((r) => (r.placement.kind === 'first-touch' ? new FirstTouchHomes(r.placement.shape, this.wire, clock, o.graceMs) : undefined));

@@ -97,6 +97,8 @@ export interface Wire {
   readonly self: number;
   send(to: number, msg: Msg): void;
   isUp(node: number): boolean;
+  /** Gives up on a peer that keeps its link alive but does not answer (see Links.drop). */
+  drop(node: number, reason: string): void;
 }
 
 /**
@@ -110,6 +112,12 @@ export interface Links {
   /** Dropped (the layer hears peerDown) when the peer is not up. */
   send(peer: number, message: Message): void;
   handle(type: number, handler: (peer: number, message: Message) => void): void;
+  /**
+   * Ends the session with `peer` on purpose, for a peer that keeps its link alive but does
+   * not answer: this end hears peerDown (not byPeer) at once, the peer hears it too (as
+   * byPeer: the session it had is gone), and a new session may start afterwards.
+   */
+  drop(peer: number, reason: string): void;
   /** `byPeer`: the peer's process is known to be gone (it closed, or came back as a new process). */
   onPeerDown(listener: (peer: number, byPeer: boolean) => void): void;
   onPeerUp(listener: (peer: number) => void): void;

@@ -182,6 +182,7 @@ export class NodeAgent {
       tls,
       heartbeatMs: t.heartbeatMs,
       peerTimeoutMs: t.peerTimeoutMs,
+      replayBufferBytes: t.replayBufferBytes,
       compress: t.compress,
       log,
     });

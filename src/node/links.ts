@@ -17,6 +17,10 @@ export function transportLinks(self: number, transport: Transport | undefined, l
       }
     },
     handle: (type, handler) => transport?.handle(type, (peer, message) => handler(peer, message)),
+    drop: (peer, reason) => {
+      log('warn', `node ${peer}'s session is dropped: ${reason}`);
+      transport?.dropSession(peer, reason);
+    },
     onPeerDown: (listener) => void transport?.on('peer-down', (peer, _reason, byPeer) => listener(peer, byPeer)),
     onPeerUp: (listener) => void transport?.on('peer-up', listener),
   };

@@ -11,22 +11,51 @@ export const Kind = {
   Request: 5,
   Reply: 6,
   ReplyError: 7,
+  /** Heartbeat, and the acknowledgement of what was received: `u8 kind | u64 ack`. */
   Ping: 8,
+  /** First frame after the handshake, both ways: which session to resume or start (session.ts). */
+  Resume: 9,
+  /** The sender gave our session up: `u8 kind | reason (UTF-8)`; it closes the connection next. */
+  Drop: 10,
 } as const;
 
 export const LENGTH_BYTES = 4;
+/** Sequence numbers and acks are u64 on the wire, kept below 2^53 (a JS number counts them exactly). */
+const TWO_32 = 2 ** 32;
+
+export function writeU64(b: Buffer, value: number, off: number): void {
+  b.writeUInt32LE(value % TWO_32, off);
+  b.writeUInt32LE(Math.floor(value / TWO_32), off + 4);
+}
+
+/** Throws EPROTO (naming `what`, article included) on a value of 2^53 or more: no honest peer counts that far. */
+export function readU64(b: Buffer, off: number, what: string): number {
+  const high = b.readUInt32LE(off + 4);
+  if (high >= 2 ** 21) throw protocolError(`${what} of 2^53 or more`);
+  return high * TWO_32 + b.readUInt32LE(off);
+}
 
 /** A frame that breaks the protocol; its link is closed, nothing else is disturbed. */
 export function protocolError(reason: string): NaplusError {
   return new NaplusError('EPROTO', reason);
 }
 
-/** A frame of one kind byte and nothing else (heartbeats). */
-export function bareFrame(kind: number): Buffer {
-  const b = Buffer.allocUnsafe(LENGTH_BYTES + 1);
-  b.writeUInt32LE(1, 0);
-  b[LENGTH_BYTES] = kind;
+/** Prefixes a frame's bytes (kind byte first) with their length. */
+export function frameOf(payload: Buffer): Buffer {
+  const b = Buffer.allocUnsafe(LENGTH_BYTES + payload.length);
+  b.writeUInt32LE(payload.length, 0);
+  payload.copy(b, LENGTH_BYTES);
   return b;
+}
+
+/** Frames that carry a reason for a human (Reject, Drop): the text, cut to 400 characters. */
+export function reasonFrame(kind: number, reason: string): Buffer {
+  return frameOf(Buffer.concat([Buffer.of(kind), Buffer.from(reason.slice(0, 400), 'utf8')]));
+}
+
+/** The reason a Reject or Drop frame gives, made printable. */
+export function reasonOf(frame: Buffer): string {
+  return frame.toString('utf8', 1, Math.min(frame.length, 1 + 400 * 4)).replace(/[^\x20-\x7e\u00a0-\uffff]/g, '?');
 }
 
 /**

@@ -1,10 +1,17 @@
 // The handshake, run by both ends at once as soon as a connection is open (integers LE):
 //
 //   HELLO  u8 kind | "NPLS" | u16 version | u32 nodeId | u32 pageSize | u32 maxFrameBytes
-//          | 32-byte nonce | u8 clusterLength | cluster (UTF-8)
+//          | 32-byte nonce | 8-byte incarnation | u16 listenPort | u8 clusterLength
+//          | u8 hostLength | cluster (UTF-8) | listen host (UTF-8)
 //   PROOF  u8 kind | HMAC-SHA256(secret, "naplus-proof" | cluster | prover id | verifier id
-//          | prover nonce | verifier nonce | channel binding)
+//          | prover nonce | verifier nonce | prover incarnation | prover listen port and host
+//          | channel binding)
 //   REJECT u8 kind | reason (UTF-8), then the rejecting end closes the connection
+//
+// The incarnation is a random id a process draws once, at start: the same id on a new
+// connection is the same process (its session may resume), another id a restarted one.
+// The listen address lets the node that does not dial check whether the other still
+// listens (transport.ts: a refused connection means its process is gone).
 //
 // Magic and version lead HELLO and keep their place in every version, so that any two
 // versions can tell each other what is wrong. The secret never crosses the wire: each
@@ -14,15 +21,24 @@
 // sides (with some certificate of the cluster's CA) cannot pass proofs through.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { NaplusError } from '../errors.js';
-import { Kind, LENGTH_BYTES } from './frame.js';
+import { frameOf, Kind, reasonFrame, reasonOf } from './frame.js';
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 /** Cap on frames before the peer is authenticated: a stranger gets no more than this buffered. */
-export const HANDSHAKE_MAX_FRAME = 512;
+export const HANDSHAKE_MAX_FRAME = 1024;
 const MAGIC = Buffer.from('NPLS');
 const NONCE_BYTES = 32;
-const HELLO_FIXED = 1 + 4 + 2 + 4 + 4 + 4 + NONCE_BYTES + 1;
+export const INCARNATION_BYTES = 8;
+const NONCE_AT = 19;
+const INCARNATION_AT = NONCE_AT + NONCE_BYTES;
+const PORT_AT = INCARNATION_AT + INCARNATION_BYTES;
+const HELLO_FIXED = PORT_AT + 2 + 1 + 1;
 const PROOF_BYTES = 32;
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
 
 export interface HandshakeConfig {
   cluster: string;
@@ -30,6 +46,10 @@ export interface HandshakeConfig {
   secret: Buffer;
   pageSize: number;
   maxFrameBytes: number;
+  /** This process's incarnation (INCARNATION_BYTES random bytes, drawn at start). */
+  incarnation: Buffer;
+  /** Where this node listens, as configured. */
+  listen: ListenAddress;
   /** Why a node id may not be on the other end of this connection, or undefined if it may. */
   refuse(id: number): string | undefined;
   /** TLS exported keying material; empty without TLS. */
@@ -42,6 +62,10 @@ export interface PeerHello {
   nodeId: number;
   pageSize: number;
   maxFrameBytes: number;
+  /** The peer process's incarnation, in hex. */
+  incarnation: string;
+  /** Where the peer says it listens. */
+  listen: ListenAddress;
 }
 
 /** A handshake that failed; `byPeer` when the other end refused us (its reason is the message). */
@@ -55,16 +79,12 @@ export class HandshakeFailure extends NaplusError {
   }
 }
 
-export function frameOf(payload: Buffer): Buffer {
-  const b = Buffer.allocUnsafe(LENGTH_BYTES + payload.length);
-  b.writeUInt32LE(payload.length, 0);
-  payload.copy(b, LENGTH_BYTES);
-  return b;
-}
+type HelloFields = Pick<HandshakeConfig, 'cluster' | 'nodeId' | 'pageSize' | 'maxFrameBytes' | 'incarnation' | 'listen' | 'version'>;
 
-export function encodeHello(c: Pick<HandshakeConfig, 'cluster' | 'nodeId' | 'pageSize' | 'maxFrameBytes' | 'version'>, nonce: Buffer): Buffer {
+export function encodeHello(c: HelloFields, nonce: Buffer): Buffer {
   const cluster = Buffer.from(c.cluster, 'utf8');
-  const p = Buffer.alloc(HELLO_FIXED + cluster.length);
+  const host = Buffer.from(c.listen.host, 'utf8');
+  const p = Buffer.alloc(HELLO_FIXED + cluster.length + host.length);
   p[0] = Kind.Hello;
   MAGIC.copy(p, 1);
   let off = p.writeUInt16LE(c.version ?? PROTOCOL_VERSION, 5);
@@ -72,25 +92,41 @@ export function encodeHello(c: Pick<HandshakeConfig, 'cluster' | 'nodeId' | 'pag
   off = p.writeUInt32LE(c.pageSize, off);
   off = p.writeUInt32LE(c.maxFrameBytes, off);
   off += nonce.copy(p, off);
+  off += c.incarnation.copy(p, off);
+  off = p.writeUInt16LE(c.listen.port, off);
   p[off++] = cluster.length;
-  cluster.copy(p, off);
+  p[off++] = host.length;
+  off += cluster.copy(p, off);
+  host.copy(p, off);
   return frameOf(p);
 }
 
 export function encodeReject(reason: string): Buffer {
-  return frameOf(Buffer.concat([Buffer.of(Kind.Reject), Buffer.from(reason.slice(0, 400), 'utf8')]));
+  return reasonFrame(Kind.Reject, reason);
 }
 
-/** The peer's reason from a REJECT frame, made printable. */
-export function rejectReason(frame: Buffer): string {
-  return frame.toString('utf8', 1, Math.min(frame.length, 1 + 400 * 4)).replace(/[^\x20-\x7e\u00a0-\uffff]/g, '?');
+/** What a proof vouches for besides the nonces: who proves to whom, and the prover's incarnation and address. */
+interface Prover {
+  id: number;
+  incarnation: Buffer;
+  listen: ListenAddress;
 }
 
-function proof(secret: Buffer, cluster: string, prover: number, verifier: number, proverNonce: Buffer, verifierNonce: Buffer, binding: Buffer): Buffer {
-  const ids = Buffer.alloc(8);
-  ids.writeUInt32LE(prover, 0);
+function proof(secret: Buffer, cluster: string, prover: Prover, verifier: number, proverNonce: Buffer, verifierNonce: Buffer, binding: Buffer): Buffer {
+  const ids = Buffer.alloc(10);
+  ids.writeUInt32LE(prover.id, 0);
   ids.writeUInt32LE(verifier, 4);
-  return createHmac('sha256', secret).update('naplus-proof').update(cluster).update(ids).update(proverNonce).update(verifierNonce).update(binding).digest();
+  ids.writeUInt16LE(prover.listen.port, 8);
+  return createHmac('sha256', secret)
+    .update('naplus-proof')
+    .update(cluster)
+    .update(ids)
+    .update(proverNonce)
+    .update(verifierNonce)
+    .update(prover.incarnation)
+    .update(prover.listen.host)
+    .update(binding)
+    .digest();
 }
 
 /** One end's side of the handshake: feed it the peer's handshake frames in order. */
@@ -98,6 +134,7 @@ export class Handshake {
   private readonly nonce = randomBytes(NONCE_BYTES);
   private peer: PeerHello | undefined;
   private peerNonce: Buffer | undefined;
+  private peerIncarnation: Buffer | undefined;
   private claimed: number | undefined;
 
   constructor(private readonly c: HandshakeConfig) {}
@@ -118,7 +155,7 @@ export class Handshake {
    */
   receive(frame: Buffer): { send?: Buffer; done?: PeerHello } {
     const kind = frame[0];
-    if (kind === Kind.Reject) throw new HandshakeFailure('EAUTH', rejectReason(frame), true);
+    if (kind === Kind.Reject) throw new HandshakeFailure('EAUTH', reasonOf(frame), true);
     if (kind === Kind.Hello && !this.peer) return { send: this.onHello(frame) };
     if (kind === Kind.Proof && this.peer) return { done: this.onProof(frame) };
     throw this.fail('EPROTO', `sent frame kind ${kind} where the handshake expected ${this.peer ? 'a proof' : 'a hello'}`);
@@ -133,13 +170,17 @@ export class Handshake {
     const version = f.readUInt16LE(5);
     const ours = this.c.version ?? PROTOCOL_VERSION;
     if (version !== ours) throw this.fail('EPROTO', `speaks protocol version ${version}, and node ${this.c.nodeId} speaks version ${ours}`);
-    if (f.length < HELLO_FIXED || f.length !== HELLO_FIXED + f[HELLO_FIXED - 1]!) throw this.fail('EPROTO', `sent a malformed hello (${f.length} bytes)`);
+    if (f.length < HELLO_FIXED || f.length !== HELLO_FIXED + f[HELLO_FIXED - 2]! + f[HELLO_FIXED - 1]!) {
+      throw this.fail('EPROTO', `sent a malformed hello (${f.length} bytes)`);
+    }
     const nodeId = f.readUInt32LE(7);
     // Named in log lines from here on, though not trusted until its proof checks out.
     this.claimed = nodeId;
     const pageSize = f.readUInt32LE(11);
     const maxFrameBytes = f.readUInt32LE(15);
-    const cluster = f.toString('utf8', HELLO_FIXED);
+    const hostAt = HELLO_FIXED + f[HELLO_FIXED - 2]!;
+    const cluster = f.toString('utf8', HELLO_FIXED, hostAt);
+    const listen = { host: f.toString('utf8', hostAt), port: f.readUInt16LE(PORT_AT) };
     if (cluster !== this.c.cluster) {
       throw this.fail('EAUTH', `says it belongs to cluster '${cluster}', and node ${this.c.nodeId} belongs to cluster '${this.c.cluster}'`);
     }
@@ -147,15 +188,17 @@ export class Handshake {
     if (refused) throw this.fail('EAUTH', refused);
     if (pageSize !== this.c.pageSize) throw this.fail('EPROTO', `uses ${pageSize}-byte pages, and node ${this.c.nodeId} uses ${this.c.pageSize}-byte pages`);
     if (maxFrameBytes < HANDSHAKE_MAX_FRAME) throw this.fail('EPROTO', `accepts frames of at most ${maxFrameBytes} bytes, too few to work with`);
-    this.peer = { nodeId, pageSize, maxFrameBytes };
-    this.peerNonce = Buffer.from(f.subarray(19, 19 + NONCE_BYTES));
-    const mine = proof(this.c.secret, this.c.cluster, this.c.nodeId, nodeId, this.nonce, this.peerNonce, this.c.binding);
+    this.peerNonce = Buffer.from(f.subarray(NONCE_AT, NONCE_AT + NONCE_BYTES));
+    this.peerIncarnation = Buffer.from(f.subarray(INCARNATION_AT, INCARNATION_AT + INCARNATION_BYTES));
+    this.peer = { nodeId, pageSize, maxFrameBytes, incarnation: this.peerIncarnation.toString('hex'), listen };
+    const mine = proof(this.c.secret, this.c.cluster, { id: this.c.nodeId, incarnation: this.c.incarnation, listen: this.c.listen }, nodeId, this.nonce, this.peerNonce, this.c.binding);
     return frameOf(Buffer.concat([Buffer.of(Kind.Proof), mine]));
   }
 
   private onProof(f: Buffer): PeerHello {
     const peer = this.peer!;
-    const expected = proof(this.c.secret, this.c.cluster, peer.nodeId, this.c.nodeId, this.peerNonce!, this.nonce, this.c.binding);
+    const prover = { id: peer.nodeId, incarnation: this.peerIncarnation!, listen: peer.listen };
+    const expected = proof(this.c.secret, this.c.cluster, prover, this.c.nodeId, this.peerNonce!, this.nonce, this.c.binding);
     if (f.length !== 1 + PROOF_BYTES || !timingSafeEqual(f.subarray(1), expected)) {
       throw this.fail('EAUTH', `failed to prove it knows the cluster secret: the two nodes do not share the same secret`);
     }

@@ -1,64 +1,83 @@
-// One connection to one peer: the handshake, then frames both ways. Outgoing frames
-// queue and go out in one write per tick (at most one syscall however many messages
-// the tick produced); incoming frames are decoded in place. Requests this end made on
-// the link are pending here, so that losing the link fails exactly those.
+// One connection to one peer: the handshake, the RESUME exchange that ties it to a
+// session, then frames both ways. Outgoing frames queue and go out in one write per tick
+// (at most one syscall however many messages the tick produced), each write carrying the
+// session's latest ack; incoming frames are decoded in place and handed to the session.
+// A connection can break at any time without loss: the session (session.ts) outlives it.
 import type { Socket } from 'node:net';
 import { NaplusError } from '../errors.js';
 import type { LogLevel } from '../log.js';
-import { bareFrame, FrameReader, Kind, LENGTH_BYTES } from './frame.js';
-import { encodeReject, Handshake, HANDSHAKE_MAX_FRAME, HandshakeFailure, rejectReason, type HandshakeConfig, type PeerHello } from './handshake.js';
-import { decodeMessage, encodeMessage } from './message.js';
-import { Encoding, type PageCodec } from './pages.js';
-import { CompressionPolicy, type CompressMode } from './compression.js';
-import type { Message, MessageHandler, PeerStats, Reply } from './types.js';
+import { FrameReader, Kind, LENGTH_BYTES, reasonFrame, reasonOf } from './frame.js';
+import type { AwakeClock } from './awake-clock.js';
+import { encodeReject, Handshake, HANDSHAKE_MAX_FRAME, HandshakeFailure, type HandshakeConfig, type PeerHello } from './handshake.js';
+import { pingFrame, stampAck, type Session, type SessionLink } from './session.js';
+import type { PeerStats } from './types.js';
+
+/** Why a connection was refused before its peer was authenticated (counted in the rejection log). */
+export type Rejection =
+  | 'refused in the handshake'
+  | 'refused by the peer'
+  | 'handshake timeout'
+  | 'closed during the handshake'
+  | 'bad frame'
+  | 'connection error';
 
 /** What a link needs from the transport that owns it. */
 export interface LinkOwner {
-  readonly nodeId: number;
-  readonly codec: PageCodec;
   readonly maxFrameBytes: number;
-  readonly compress: CompressMode;
-  /** Hands a received message to the layer that registered its type. */
-  handler: MessageHandler;
+  readonly heartbeatMs: number;
+  /** Liveness time: `opened` and `lastRx` are on this clock. */
+  readonly clock: AwakeClock;
   log(level: LogLevel, msg: string): void;
-  linkUp(link: Link, peer: PeerHello): PeerStats;
-  linkClosed(link: Link, reason: NaplusError, wasUp: boolean, level: LogLevel, byPeer: boolean): void;
-}
-
-interface Pending {
-  resolve(msg: Message): void;
-  reject(err: Error): void;
-  timer: NodeJS.Timeout;
-  type: number;
+  /** The peer proved who it is: returns its stats and this end's RESUME (the link sends it, then waits for the peer's). */
+  authenticated(link: Link, peer: PeerHello): { stats: PeerStats; resume: Buffer };
+  /** The peer's RESUME arrived (state 'resuming'); the owner attaches a session or throws EPROTO. */
+  resume(link: Link, frame: Buffer): void;
+  /** An authenticated peer broke the protocol or gave our session up; the owner ends the session. */
+  sessionFailed(link: Link, reason: string, byPeer: boolean): void;
+  /** A connection refused before its peer was authenticated. */
+  rejected(link: Link, why: Rejection, reason: string): void;
+  /** The connection is closed; `errno` is the socket's error code, if an error closed it. */
+  closed(link: Link, reason: string, errno: string | undefined): void;
 }
 
 /** Queued output past which a whole queue is written piece by piece rather than joined. */
 const JOIN_LIMIT = 64 * 1024;
-const PING = bareFrame(Kind.Ping);
 
 function flushLink(link: Link): void {
   link.flush();
 }
 
-export class Link {
-  state: 'handshake' | 'up' | 'closed' = 'handshake';
+export class Link implements SessionLink {
+  state: 'handshake' | 'resuming' | 'up' | 'closed' = 'handshake';
   peerId: number | undefined;
-  readonly opened = Date.now();
-  lastRx = this.opened;
-  lastTx = this.opened;
+  /** The peer process's incarnation, once authenticated. */
+  incarnation: string | undefined;
+  /** The session id this end offered in its RESUME, should a new session start. */
+  fresh = 0;
+  /** The largest frame the peer accepts, from its hello. */
+  peerMaxFrame = 0;
+  session: Session | undefined;
+  readonly opened: number;
+  /** When this end last wrote (real time, for heartbeats). */
+  lastTx = performance.now();
+  /** When bytes last arrived from the authenticated peer (any bytes are a sign of life). */
+  lastRx = 0;
+  /** TCP connected (a dialed socket is not at first). */
+  connected: boolean;
+  /** Refused before authentication (the rejection log has its line). */
+  refused = false;
   private stats: PeerStats | undefined;
-  private cap = HANDSHAKE_MAX_FRAME;
   private readonly reader: FrameReader;
   private handshake: Handshake | undefined;
   private queue: Buffer[] = [];
   private queued = 0;
-  private queuedFrames = 0;
   private flushScheduled = false;
-  private readonly pending = new Map<number, Pending>();
-  private nextRequestId = 1;
-  private writableWaiters: Array<{ resolve(): void; reject(err: Error): void }> = [];
-  private failure: { reason: string; level: LogLevel } | undefined;
-  private readonly compression: CompressionPolicy;
+  /** When the first frame now queued was queued (real time). */
+  private queuedAt = 0;
+  private ackWanted = false;
+  private bytesIn = 0;
+  /** A refusal or Drop on its way out: the reason the link closes with, whatever the socket says meanwhile. */
+  private closing: string | undefined;
   /** Since when the socket has held bytes back, and how many were written meanwhile (for the drain rate). */
   private backlog: { since: number; bytes: number } | undefined;
 
@@ -70,19 +89,16 @@ export class Link {
     /** Set on the dialing end: the node it dialed. */
     readonly dialed: number | undefined,
   ) {
+    this.opened = owner.clock.now();
+    this.connected = dialed === undefined;
     this.reader = new FrameReader(HANDSHAKE_MAX_FRAME, (f) => this.onFrame(f));
-    this.compression = new CompressionPolicy(owner.compress);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => {
-      if (this.backlog) this.compression.recordDrain(this.backlog.bytes, performance.now() - this.backlog.since);
+      if (this.backlog) this.session?.recordDrain(this.backlog.bytes, performance.now() - this.backlog.since);
       this.backlog = undefined;
-      this.settleWaiters();
+      this.session?.settleWaiters();
     });
-    socket.on('error', (err: NodeJS.ErrnoException) => {
-      // A reset comes from the peer's kernel: its end of the link is closed.
-      const byPeer = err.code === 'ECONNRESET' || err.code === 'EPIPE';
-      this.close(`the connection to ${this.who} failed: ${err.code ?? err.message}`, 'debug', byPeer);
-    });
+    socket.on('error', (err: NodeJS.ErrnoException) => this.close(`the connection to ${this.who} failed: ${err.code ?? err.message}`, err.code ?? 'EIO'));
     socket.on('close', () => this.onEnd());
   }
 
@@ -92,85 +108,73 @@ export class Link {
     return id === undefined ? `the node at ${this.address}` : `node ${id} at ${this.address}`;
   }
 
-  /** Starts the handshake; `binding` is the TLS session's keying material, or empty. */
-  start(config: Omit<HandshakeConfig, 'binding'>, binding: Buffer): void {
-    this.handshake = new Handshake({ ...config, binding });
-    this.socket.write(this.handshake.hello());
+  get up(): boolean {
+    return this.state === 'up';
   }
 
-  send(kind: number, requestId: number, msg: Message): void {
-    const peerId = this.peerId!;
-    const pages = msg.pages?.length ?? 0;
-    if (pages * this.owner.codec.pageSize > this.cap) {
-      throw new NaplusError('E2BIG', `A message of ${pages} pages to node ${peerId} exceeds the link's cap of ${this.cap} bytes; split it`);
-    }
-    const lz4 = pages > 0 && this.compression.shouldTry(this.socket.writableLength > 0);
-    const started = lz4 ? performance.now() : 0;
-    const e = encodeMessage(kind, requestId, msg, this.owner.codec, lz4);
-    const length = e.frame.length - LENGTH_BYTES;
-    if (length > this.cap) {
-      throw new NaplusError('E2BIG', `A message of type ${msg.type} to node ${peerId} takes ${length} bytes, over the link's cap of ${this.cap} bytes`);
-    }
-    const s = this.stats!;
-    if (e.pages) {
-      const n = e.pages.pages.length;
-      const data = n - e.pages.zeroCount;
-      s.pagesOut += n;
-      s.pageBytesRaw += n * this.owner.codec.pageSize;
-      s.pageBytesWire += e.pages.bytes;
-      s.zeroPages += e.pages.zeroCount;
-      if (e.pages.encoding === Encoding.Lz4) s.lz4Pages += data;
-      else s.rawPages += data;
-      if (e.pages.attempted) this.compression.record(e.pages.encoding === Encoding.Lz4, data * this.owner.codec.pageSize, performance.now() - started);
-    }
-    this.queue.push(e.frame);
-    this.enqueued(e.frame.length);
+  get writableLength(): number {
+    return this.socket.writableLength;
   }
 
-  request(msg: Message, timeoutMs: number): Promise<Message> {
-    let id = this.nextRequestId;
-    while (this.pending.has(id)) id = (id % 0xffffffff) + 1;
-    this.nextRequestId = (id % 0xffffffff) + 1;
-    this.send(Kind.Request, id, msg);
-    const type = msg.type;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new NaplusError('ETIMEDOUT', `Request of type ${type} to node ${this.peerId} got no reply within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pending.set(id, { resolve, reject, timer, type });
-    });
+  get needsDrain(): boolean {
+    return this.socket.writableNeedDrain;
   }
 
-  get pendingCount(): number {
-    return this.pending.size;
+  /** Closing on this end's decision, a last frame (Reject or Drop) on its way out. */
+  get finishing(): boolean {
+    return this.closing !== undefined;
   }
 
   get queuedBytes(): number {
     return this.queued + this.socket.writableLength;
   }
 
-  /**
-   * Resolves once the socket has room again (immediately if it has). Frames queued this
-   * tick are handed to the socket first: a sender that awaits this in a loop may never
-   * let the tick end, and its frames must not pile up unseen by the socket's accounting.
-   */
-  whenWritable(): Promise<void> {
-    this.flush();
-    if (this.state === 'up' && !this.socket.writableNeedDrain) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      this.writableWaiters.push({ resolve, reject });
-      if (this.state === 'closed') this.settleWaiters(new NaplusError('EPEERLOST', `The link to ${this.who} is closed`));
-    });
+  /** Starts the handshake; `binding` is the TLS session's keying material, or empty. */
+  start(config: Omit<HandshakeConfig, 'binding'>, binding: Buffer): void {
+    this.connected = true;
+    this.handshake = new Handshake({ ...config, binding });
+    this.socket.write(this.handshake.hello());
+  }
+
+  /** The RESUME exchange is done: frames of `session` flow from now on. */
+  attach(session: Session): void {
+    this.state = 'up';
+    this.session = session;
+  }
+
+  enqueue(frame: Buffer): void {
+    const now = performance.now();
+    const first = this.queue.length === 0;
+    if (first) this.queuedAt = now;
+    this.queue.push(frame);
+    this.queued += frame.length;
+    this.schedule();
+    // A process busy producing frames for long in one tick still shows signs of life:
+    // past half a heartbeat, what is queued goes out now rather than at the end of the tick.
+    if (!first && now - this.queuedAt > this.owner.heartbeatMs / 2) this.flush();
+  }
+
+  wantAck(): void {
+    this.ackWanted = true;
+    this.schedule();
   }
 
   flush(): void {
     this.flushScheduled = false;
-    if (this.state === 'closed' || this.queue.length === 0) return;
+    // A session lost a moment ago (replay overflow inside send) sends nothing more.
+    if (this.state !== 'up' || !this.session!.alive) return;
+    if (this.queue.length === 0) {
+      if (!this.ackWanted) return;
+      this.queue.push(pingFrame(0));
+      this.queued += this.queue[0]!.length;
+    }
+    this.ackWanted = false;
     const q = this.queue;
     const bytes = this.queued;
     this.queue = [];
     this.queued = 0;
+    // Acks are cumulative: the newest one, on the last frame of the write, covers all.
+    if (this.session && stampAck(q[q.length - 1]!, this.session.handled)) this.session.takeAck();
     if (q.length === 1) this.socket.write(q[0]!);
     else if (bytes <= JOIN_LIMIT) this.socket.write(Buffer.concat(q, bytes));
     else {
@@ -182,64 +186,77 @@ export class Link {
       this.backlog ??= { since: performance.now(), bytes: 0 };
       this.backlog.bytes += bytes;
     }
-    this.lastTx = Date.now();
-    if (this.stats) {
-      this.stats.bytesOut += bytes;
-      this.stats.framesOut += this.queuedFrames;
-    }
-    this.queuedFrames = 0;
+    this.sent(bytes, q.length);
   }
 
-  /** Heartbeat duty, called by the transport every heartbeat interval. */
-  tick(now: number, heartbeatMs: number, timeoutMs: number): void {
-    if (this.state === 'handshake' && now - this.opened > timeoutMs) {
-      this.fail('warn', `${this.who} did not complete the handshake within ${timeoutMs} ms`);
-    } else if (this.state === 'up' && now - this.lastRx > timeoutMs) {
-      this.fail('warn', `no frames from ${this.who} for ${now - this.lastRx} ms (heartbeat timeout ${timeoutMs} ms)`);
-    } else if (this.state === 'up' && now - this.lastTx >= heartbeatMs && this.queue.length === 0) {
-      this.queue.push(PING);
-      this.enqueued(PING.length);
-    }
+  /** A frame outside the queue (RESUME, Drop): written at once. */
+  private write(frame: Buffer, end = false): void {
+    if (end) this.socket.end(frame);
+    else this.socket.write(frame);
+    this.sent(frame.length, 1);
+  }
+
+  private sent(bytes: number, frames: number): void {
+    this.lastTx = performance.now();
+    if (!this.stats) return;
+    this.stats.bytesOut += bytes;
+    this.stats.framesOut += frames;
+  }
+
+  /** Heartbeat duty: a link that sent nothing for half a heartbeat sends one (with the latest ack). */
+  ping(): void {
+    if (this.state === 'up' && performance.now() - this.lastTx >= this.owner.heartbeatMs / 2) this.wantAck();
   }
 
   /**
-   * Closes the link (idempotent): fails its pending requests and tells the owner, which
-   * logs the reason once at `level` (a link that was up is always worth a warning).
-   * `byPeer`: the peer closed its end (FIN or reset), rather than this end giving up.
+   * Ends the link with the session it carried, telling the peer why first (a Drop) when
+   * `tell`. What is still queued belonged to that session and is not sent.
    */
-  close(reason: string, level: LogLevel = 'debug', byPeer = false): void {
+  finish(reason: string, tell: boolean): void {
+    if (this.state === 'closed' || this.closing) return;
+    this.queue = [];
+    this.queued = 0;
+    if (!tell || this.state === 'handshake') return this.close(reason);
+    this.closing = reason;
+    this.reader.stop();
+    this.endWith(reasonFrame(Kind.Drop, reason));
+  }
+
+  /** Closes the link (idempotent) and tells the owner, which decides what the loss means. */
+  close(reason: string, errno?: string): void {
     if (this.state === 'closed') return;
-    // A refusal in flight keeps its own reason, whatever the socket reports meanwhile.
-    if (this.failure) ({ reason, level } = this.failure);
-    const wasUp = this.state === 'up';
+    if (this.closing) reason = this.closing;
     this.state = 'closed';
     this.reader.stop();
-    const err = new NaplusError('EPEERLOST', reason);
-    for (const [, p] of this.pending) {
-      clearTimeout(p.timer);
-      p.reject(new NaplusError('EPEERLOST', `Request of type ${p.type} to node ${this.peerId} failed: ${reason}`, { cause: err }));
-    }
-    this.pending.clear();
-    this.settleWaiters(err);
-    // The owner hears first, the socket goes after: a peer that sees this end close
-    // may rely on this node having acted on the loss already (coherence does).
-    this.owner.linkClosed(this, err, wasUp, level, byPeer && !this.failure);
+    this.session?.detach(this);
+    this.owner.closed(this, reason, errno);
     this.socket.destroy();
   }
 
-  /** Closes for a reason worth a log line; a handshake refusal is first sent to the peer. */
-  fail(level: 'warn' | 'error', reason: string, reject?: string): void {
-    if (this.state === 'closed' || this.failure) return;
-    if (reject === undefined) return this.close(reason, level);
-    this.failure = { reason, level };
-    // The refusal must reach the peer before the connection goes: end, then destroy.
+  /** Refuses the peer before it is authenticated, sending it `reject` first if given. */
+  reject(why: Rejection, reason: string, reject?: string): void {
+    if (this.state === 'closed' || this.closing) return;
+    this.refused = true;
+    this.owner.rejected(this, why, reason);
+    if (reject === undefined) return this.close(reason);
+    this.closing = reason;
     this.reader.stop();
-    this.socket.end(encodeReject(reject), () => this.close(reason));
+    this.endWith(encodeReject(reject));
   }
 
-  private enqueued(bytes: number): void {
-    this.queued += bytes;
-    this.queuedFrames++;
+  private endWith(frame: Buffer): void {
+    // The frame must reach the peer before the connection goes: end, then destroy. A
+    // peer that does not read (stopped) cannot hold the socket open beyond a grace period.
+    const grace = setTimeout(() => this.close(this.closing!), 2000);
+    grace.unref();
+    this.socket.once('finish', () => {
+      clearTimeout(grace);
+      this.close(this.closing!);
+    });
+    this.write(frame, true);
+  }
+
+  private schedule(): void {
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       process.nextTick(flushLink, this);
@@ -247,50 +264,69 @@ export class Link {
   }
 
   private onData(chunk: Buffer): void {
-    this.lastRx = Date.now();
-    if (this.stats) this.stats.bytesIn += chunk.length;
+    if (this.state === 'resuming' || this.state === 'up') this.lastRx = this.owner.clock.now();
+    this.bytesIn += chunk.length;
     try {
       this.reader.push(chunk);
     } catch (err) {
       if (err instanceof HandshakeFailure) this.onHandshakeFailure(err);
-      else if (err instanceof NaplusError && err.code === 'EPROTO') this.fail('warn', `${this.who} sent ${err.message}`);
+      else if (err instanceof NaplusError && err.code === 'EPROTO') this.broke(`${this.who} sent ${err.message}`);
       // Whatever else a frame provokes is still that one link's problem: the node goes on.
-      else this.fail('error', `reading from ${this.who} failed unexpectedly: ${(err as Error).stack ?? String(err)}`);
+      else this.broke(`reading from ${this.who} failed unexpectedly: ${(err as Error).stack ?? String(err)}`);
     }
+    if (this.state === 'up') this.session!.afterRead();
+  }
+
+  /** A broken rule: before authentication a rejection, after it the end of the session. */
+  private broke(reason: string): void {
+    if (this.state === 'handshake') this.reject('bad frame', reason);
+    else if (this.state !== 'closed') this.owner.sessionFailed(this, reason, false);
   }
 
   private onEnd(): void {
     const { have, need } = this.reader.partial;
     if (this.state === 'closed') return;
-    if (have > 0) {
-      this.fail('warn', `${this.who} closed the connection in the middle of a frame (${have} of ${need || 'at least 4'} bytes received)`);
-    } else if (this.state === 'handshake' && this.handshake) {
+    const cut = have > 0 ? ` in the middle of a frame (${have} of ${need || 'at least 4'} bytes received)` : '';
+    if (this.state === 'handshake' && !this.closing) {
       // With TLS 1.3 a server that rejects our certificate just closes, after the client
       // thought the TLS handshake done: say where to look.
-      const hint = (this.socket as { encrypted?: boolean }).encrypted ? ' (TLS: was this node\'s certificate signed by the CA it trusts?)' : '';
-      this.fail('warn', `${this.who} closed the connection during the handshake${hint}`);
-    } else {
-      this.close(`${this.who} closed the connection`, 'debug', true);
+      const hint = this.handshake && (this.socket as { encrypted?: boolean }).encrypted ? " (TLS: was this node's certificate signed by the CA it trusts?)" : '';
+      if (this.bytesIn > 0 || this.dialed !== undefined) return this.reject('closed during the handshake', `${this.who} closed the connection during the handshake${cut}${hint}`);
+      // Connected and left without a word: a liveness probe (transport.ts), or a port scan.
+      return this.close(`${this.who} closed the connection before its hello`);
     }
+    this.close(`${this.who} closed the connection${cut}`);
   }
 
   private onFrame(frame: Buffer): void {
     if (this.state === 'handshake') return this.onHandshakeFrame(frame);
     this.stats!.framesIn++;
+    this.stats!.bytesIn += LENGTH_BYTES + frame.length;
     const kind = frame[0];
     switch (kind) {
       case Kind.Message:
       case Kind.Request:
       case Kind.Reply:
       case Kind.ReplyError:
-        return this.onMessage(frame);
+        if (this.state !== 'up') break;
+        return this.session!.receive(frame);
       case Kind.Ping:
-        return;
+        if (this.state !== 'up') break;
+        return this.session!.onPing(frame);
+      case Kind.Resume:
+        if (this.state !== 'resuming') break;
+        return this.owner.resume(this, frame);
+      case Kind.Drop:
+        return this.owner.sessionFailed(this, `node ${this.peerId} gave the session up: ${reasonOf(frame)}`, true);
       case Kind.Reject:
-        return this.fail('error', `${this.who} closed the link: ${rejectReason(frame)}`);
+        return this.owner.sessionFailed(this, `${this.who} closed the link: ${reasonOf(frame)}`, true);
+      case Kind.Hello:
+      case Kind.Proof:
+        break;
       default:
-        this.fail('warn', `${this.who} sent a frame of unknown kind ${kind}`);
+        return this.broke(`${this.who} sent a frame of unknown kind ${kind}`);
     }
+    this.broke(`${this.who} sent a frame of kind ${kind} ${this.state === 'resuming' ? 'before its resume frame' : 'out of place'}`);
   }
 
   private onHandshakeFrame(frame: Buffer): void {
@@ -298,60 +334,18 @@ export class Link {
     if (step.send) this.socket.write(step.send);
     if (!step.done) return;
     this.peerId = step.done.nodeId;
-    this.cap = Math.min(this.owner.maxFrameBytes, step.done.maxFrameBytes);
+    this.incarnation = step.done.incarnation;
     this.reader.maxFrame = this.owner.maxFrameBytes;
     this.handshake = undefined;
-    this.state = 'up';
-    this.stats = this.owner.linkUp(this, step.done);
+    this.lastRx = this.owner.clock.now();
+    const { stats, resume } = this.owner.authenticated(this, step.done);
+    this.stats = stats;
+    this.state = 'resuming';
+    this.write(resume);
   }
 
   private onHandshakeFailure(err: HandshakeFailure): void {
-    const reason = err.byPeer ? `${this.who} refused the handshake: ${err.message}` : `handshake with ${this.who} failed: it ${err.message}`;
-    this.fail('error', reason, err.byPeer ? undefined : `${this.who} ${err.message}`);
+    if (err.byPeer) return this.reject('refused by the peer', `${this.who} refused the handshake: ${err.message}`);
+    this.reject('refused in the handshake', `handshake with ${this.who} failed: it ${err.message}`, `${this.who} ${err.message}`);
   }
-
-  private onMessage(frame: Buffer): void {
-    const { kind, requestId, msg } = decodeMessage(frame, this.owner.codec);
-    if (msg.pages) this.stats!.pagesIn += msg.pages.length;
-    if (kind === Kind.Reply || kind === Kind.ReplyError) {
-      const p = this.pending.get(requestId);
-      // A reply to a request that already timed out: nothing waits for it any more.
-      if (!p) return this.owner.log('debug', `late reply ${requestId} from ${this.who} dropped`);
-      this.pending.delete(requestId);
-      clearTimeout(p.timer);
-      if (kind === Kind.Reply) return p.resolve(msg);
-      const text = typeof msg.body === 'string' ? msg.body : 'no reason given';
-      return p.reject(new NaplusError('EREMOTE', `Node ${this.peerId} failed request of type ${p.type}: ${text}`));
-    }
-    const handler = this.owner.handler;
-    let replied = false;
-    const reply: Reply | undefined =
-      kind === Kind.Request
-        ? (r) => {
-            if (replied) throw new NaplusError('EINVAL', `reply() called twice for a request of type ${msg.type} from node ${this.peerId}`);
-            // The requester has already failed this request if its link is gone.
-            if (this.state === 'up') this.send(Kind.Reply, requestId, r);
-            replied = true;
-          }
-        : undefined;
-    try {
-      handler(this.peerId!, msg, reply);
-    } catch (err) {
-      this.owner.log('error', `handling message of type ${msg.type} from node ${this.peerId} failed: ${(err as Error).message}`);
-      if (reply && !replied && this.state === 'up') {
-        replied = true;
-        this.send(Kind.ReplyError, requestId, { type: msg.type, body: (err as Error).message });
-      }
-    }
-  }
-
-  private settleWaiters(err?: Error): void {
-    const waiters = this.writableWaiters;
-    this.writableWaiters = [];
-    for (const w of waiters) {
-      if (err) w.reject(err);
-      else w.resolve();
-    }
-  }
-
 }

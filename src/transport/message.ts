@@ -1,18 +1,34 @@
 // Message frames (Message, Request, Reply, ReplyError). After the length prefix
 // (integers LE):
 //
-//   u8 kind | u8 bodyKind | u16 type | u32 requestId | u32 bodyLength | body | pages?
+//   u8 kind | u8 bodyKind | u16 type | u32 requestId | u32 bodyLength | u64 seq | u64 ack
+//   | body | pages?
 //
+// `seq` numbers the session's message frames one by one from 1; `ack` is the highest seq
+// the sender has received and handled (session.ts). Both are set by the session, after
+// encoding: the seq when the frame is queued, the ack when it goes out.
 // bodyKind 0: no body; 1: bytes, handed over as they are (the compact path the
 // coherence layer uses on hot messages); 2: UTF-8 JSON. The page section (pages.ts)
 // fills whatever follows the body; a frame that ends with its body has no pages.
 import { invalidArgument } from '../errors.js';
-import { LENGTH_BYTES, protocolError } from './frame.js';
+import { LENGTH_BYTES, protocolError, readU64, writeU64 } from './frame.js';
 import type { EncodedPages, PageCodec } from './pages.js';
 import type { Message } from './types.js';
 
 const BodyKind = { None: 0, Bytes: 1, Json: 2 } as const;
-const HEAD = 12;
+const SEQ_AT = 12;
+const ACK_AT = 20;
+const HEAD = 28;
+
+/** Sets the seq of an encoded message frame (length prefix included). */
+export function setSeq(frame: Buffer, seq: number): void {
+  writeU64(frame, seq, LENGTH_BYTES + SEQ_AT);
+}
+
+/** Sets the ack an encoded message frame carries (length prefix included). */
+export function setAck(frame: Buffer, ack: number): void {
+  writeU64(frame, ack, LENGTH_BYTES + ACK_AT);
+}
 
 export interface EncodedMessage {
   /** The whole frame, length prefix included, in one buffer (one write, no gather). */
@@ -23,6 +39,8 @@ export interface EncodedMessage {
 export interface DecodedMessage {
   kind: number;
   requestId: number;
+  seq: number;
+  ack: number;
   msg: Message;
 }
 
@@ -52,6 +70,7 @@ export function encodeMessage(kind: number, requestId: number, msg: Message, cod
   frame.writeUInt16LE(type, 6);
   frame.writeUInt32LE(requestId, 8);
   frame.writeUInt32LE(bodyLength, 12);
+  frame.fill(0, LENGTH_BYTES + SEQ_AT, LENGTH_BYTES + HEAD);
   let off = LENGTH_BYTES + HEAD;
   if (bytes) {
     frame.set(bytes, off);
@@ -68,6 +87,8 @@ export function decodeMessage(frame: Buffer, codec: PageCodec): DecodedMessage {
   const type = frame.readUInt16LE(2);
   const requestId = frame.readUInt32LE(4);
   const bodyLength = frame.readUInt32LE(8);
+  const seq = readU64(frame, SEQ_AT, 'a sequence number');
+  const ack = readU64(frame, ACK_AT, 'an acknowledgement');
   const bodyEnd = HEAD + bodyLength;
   if (bodyEnd > frame.length) throw protocolError(`a body of ${bodyLength} bytes in a frame of ${frame.length}`);
   const msg: Message = { type };
@@ -92,5 +113,5 @@ export function decodeMessage(frame: Buffer, codec: PageCodec): DecodedMessage {
     msg.pages = codec.decode(frame, bodyEnd);
     msg.pageWireBytes = frame.length - bodyEnd;
   }
-  return { kind: frame[0]!, requestId, msg };
+  return { kind: frame[0]!, requestId, seq, ack, msg };
 }

@@ -31,8 +31,18 @@ export interface TransportOptions {
   tls?: TlsOptions;
   /** An idle link sends a heartbeat this often. Default 1000 ms. */
   heartbeatMs?: number;
-  /** A peer silent for this long is lost. Default 5000 ms. */
+  /**
+   * A peer from which nothing (data or heartbeat) arrived for this long, counted in time
+   * this process was running, is lost, whether its connection is up or not. Default 5000 ms.
+   */
   peerTimeoutMs?: number;
+  /**
+   * Bytes of frames sent to one peer and not yet acknowledged (kept to send again after a
+   * broken connection) past which its session is lost. Default 64 MiB.
+   */
+  replayBufferBytes?: number;
+  /** Refused connections are logged in full up to 5 per interval of this length, then summed up in one line. Default 60000 ms. */
+  rejectionLogMs?: number;
   /** Default timeout of `request()`. Default 30000 ms. */
   requestTimeoutMs?: number;
   /** Cap on one frame on the wire and on the page bytes one message carries. Default 2 MiB. */
@@ -73,15 +83,24 @@ export interface Message {
 export type Reply = (msg: Message) => void;
 export type MessageHandler = (peer: number, msg: Message, reply?: Reply) => void;
 
-/** Counters per peer; they accumulate across reconnections. */
+/** Counters per peer; they accumulate across connections and sessions. */
 export interface PeerStats {
+  /** A session with this peer is alive (`isUp`). */
   up: boolean;
-  /** Times a link to this peer came up. */
+  /** The session has a working connection now. */
+  connected: boolean;
+  /** Connections to this peer that passed the handshake. */
   connects: number;
+  /** Sessions started with this peer, and connections that resumed one. */
+  sessions: number;
+  resumes: number;
   bytesOut: number;
   bytesIn: number;
   framesOut: number;
   framesIn: number;
+  /** Frames sent again after a broken connection, and frames received twice (dropped). */
+  replayedFrames: number;
+  duplicateFrames: number;
   pagesOut: number;
   pagesIn: number;
   /** Page bytes handed to `send()`/`request()`/`reply()` for this peer (pages × pageSize). */
@@ -96,6 +115,10 @@ export interface PeerStats {
   pending: number;
   /** Bytes sent but not yet taken by the kernel (queued in this process). */
   queuedBytes: number;
-  /** Why the last link (or attempt) to this peer ended, while it is not up. */
+  /** Bytes sent and not yet acknowledged by the peer (its replay buffer). */
+  unackedBytes: number;
+  /** The TCP connection the session uses now. */
+  connection?: { local: string; remote: string };
+  /** Why the last connection (or attempt) to this peer ended, while there is none. */
   lastFailure?: string;
 }

@@ -81,14 +81,14 @@ export class HomeDirectory {
     private readonly clock: Clock,
     /** How long an unreachable peer may go on using its copies before it notices (see peerDown). */
     private readonly quarantineMs: number,
-    /** How long a restarted home waits for the recorded owners of its pages to report. */
-    graceMs: number,
+    /** How long a restarted home waits for the recorded owners of its pages to report, and a transaction for an answer. */
+    private readonly graceMs: number,
     private readonly log: Logger,
   ) {
     topology.nodes.forEach((id, i) => this.index.set(id, i));
     this.owner = new Int16Array(pages).fill(-1);
     this.sharers = new NodeSetTable(pages, topology.nodes.length);
-    this.recover(graceMs);
+    this.recover();
   }
 
   /** Transactions in progress (for stats, and for a stop that waits for recalls). */
@@ -181,10 +181,25 @@ export class HomeDirectory {
       return;
     }
     const waiting = new Set(targets.map((i) => this.topology.nodes[i]!));
-    this.busy.set(page, { requester: r.from, op: r.op, waiting });
+    const t: Transaction = { requester: r.from, op: r.op, waiting };
+    this.busy.set(page, t);
     // A reader only needs the owner to stop writing; a writer needs every copy gone.
     const op = r.op === Op.GetS ? Op.Down : Op.Inv;
     for (const node of waiting) this.wire.send(node, { op, flags: 0, region: this.region, page });
+    this.clock.after(this.graceMs, () => this.overdue(page, t, op));
+  }
+
+  /**
+   * Every transaction has a bound: a node that keeps its link alive but has not answered
+   * within the grace time is given up on (its session dropped), and so counts as having
+   * answered once its copies are forgotten (see peerDown).
+   */
+  private overdue(page: number, t: Transaction, op: Op): void {
+    if (this.busy.get(page) !== t) return;
+    for (const node of [...t.waiting]) {
+      if (!this.wire.isUp(node)) continue; // lost already: peerDown completes it
+      this.wire.drop(node, `it has not answered ${op === Op.Inv ? 'an invalidation' : 'a downgrade'} of page ${page} of region #${this.region} for ${this.graceMs} ms`);
+    }
   }
 
   private grant(page: number, to: number, op: Op.GetS | Op.GetM): void {
@@ -268,8 +283,9 @@ export class HomeDirectory {
 
   // ---- a restarted home ----------------------------------------------------------------
 
-  /** Takes the owners the segment recorded as in doubt, for at most `graceMs`. */
-  private recover(graceMs: number): void {
+  /** Takes the owners the segment recorded as in doubt, for at most the grace time. */
+  private recover(): void {
+    const graceMs = this.graceMs;
     const homes = this.topology.homes;
     for (const { page, owner, slot } of this.directory.owned()) {
       if (homes.homeOf(page) === undefined) homes.learn(page, this.wire.self, slot); // first-touch

@@ -16,6 +16,8 @@ export interface NetworkEvents {
   lost(from: number, to: number, message: Message, incident: string): void;
   /** A layer sent to a peer it knows is down (the message is dropped, as the transport would). */
   sentToDown(from: number, to: number, message: Message): void;
+  /** A node gave up on a peer that does not answer (Links.drop). */
+  dropped(from: number, to: number, reason: string): void;
   say(line: string): void;
 }
 
@@ -44,6 +46,10 @@ export class Endpoint implements Links {
 
   handle(type: number, handler: (peer: number, message: Message) => void): void {
     this.handlers.set(type, handler);
+  }
+
+  drop(peer: number, reason: string): void {
+    this.net.drop(this.self, peer, reason);
   }
 
   onPeerDown(listener: (peer: number, byPeer: boolean) => void): void {
@@ -162,6 +168,10 @@ export class SimNetwork {
       return;
     }
     this.queue(from, to).push({ kind: 'msg', message: copy(message) });
+  }
+
+  drop(from: number, to: number, reason: string): void {
+    this.events.dropped(from, to, reason);
   }
 
   /** Delivers the next item from a to b. */

@@ -19,6 +19,9 @@ import { decode, PAGE_BYTES, SimNode, type Timer } from './node.js';
 import { checkPages, checkQuiescent, DataLedger, fail, SimFailure } from './invariants.js';
 import { SyncOps, type AppOp } from './operations.js';
 
+/** How late (virtual ms) a due timer may fire at most. */
+const TIMER_SLACK = 0.2;
+
 export interface SimOptions {
   hosts: number;
   nodesPerHost: number;
@@ -51,6 +54,8 @@ export interface SimResult {
   breaks: number;
   /** Connections reset and resumed by the transport (nothing lost, nobody told). */
   resets: number;
+  /** Sessions a home gave up on because the peer did not answer in time. */
+  drops: number;
   failure?: string;
   log: string[];
 }
@@ -85,7 +90,7 @@ export class Simulation {
     readonly o: SimOptions,
   ) {
     this.random = rng(seed);
-    this.result = { seed, steps: 0, opsDone: 0, opsFailed: 0, syncCalls: 0, kills: 0, breaks: 0, resets: 0, log: [] };
+    this.result = { seed, steps: 0, opsDone: 0, opsFailed: 0, syncCalls: 0, kills: 0, breaks: 0, resets: 0, drops: 0, log: [] };
     this.ids = [];
     for (let h = 0; h < o.hosts; h++) {
       this.segments.set(`h${h}`, new Float64Array(o.pages));
@@ -115,6 +120,7 @@ export class Simulation {
       sentToDown: (from, to, message) => {
         if (this.carriesWrite(message)) fail(`node ${from} sent a dirty page to node ${to}, which it knows is down`);
       },
+      dropped: (from, to, reason) => this.dropSession(from, to, reason),
       say: (line) => this.say(line),
     });
     for (const id of this.ids) this.boot(id, 0);
@@ -294,6 +300,25 @@ export class Simulation {
     this.net.queue(b, a).push({ kind: 'down', orderly: false });
   }
 
+  /**
+   * `a` gives up on `b` (which keeps its link alive but does not answer): `a` hears `b`
+   * down at once; `b` hears, after what was already on its way, that its session is gone
+   * (as from a process that went: byPeer).
+   */
+  private dropSession(a: number, b: number, reason: string): void {
+    this.result.drops++;
+    this.say(`node ${a} drops its session with node ${b}: ${reason}`);
+    const incident = this.ledger.openIncident([`${a}<${b}`, `${b}<${a}`]);
+    this.net.cut(a, b, incident);
+    this.net.cut(b, a, incident);
+    this.dirtyAt(this.nodes.get(a)!, b, incident);
+    this.dirtyAt(this.nodes.get(b)!, a, incident);
+    this.net.sever(b, a, incident);
+    this.net.queue(a, b).push({ kind: 'down', orderly: true });
+    this.nodes.get(a)!.endpoint.receive(b, { kind: 'down', orderly: false });
+    this.heardDown(a, b, false);
+  }
+
   private kill(id: number): void {
     this.result.kills++;
     const node = this.nodes.get(id)!;
@@ -382,14 +407,20 @@ export class Simulation {
       }
     }
     const due = this.timers.filter((t) => t.at <= this.now);
-    if (due.length > 0) {
-      choices.push(() => {
-        const t = due[Math.floor(this.random() * due.length)]!;
-        this.timers.splice(this.timers.indexOf(t), 1);
-        const node = this.nodes.get(t.node);
-        if (node && node.incarnation === t.incarnation) t.fn();
-      });
+    const fire = (t: Timer) => {
+      this.timers.splice(this.timers.indexOf(t), 1);
+      const node = this.nodes.get(t.node);
+      if (node && node.incarnation === t.incarnation) t.fn();
+    };
+    // A timer fires at some point after it is due, but not much later: an event loop
+    // runs its due timers within a turn or two, whatever else is waiting.
+    const late = due.reduce<Timer | undefined>((a, t) => (t.at < this.now - TIMER_SLACK && (!a || t.at < a.at) ? t : a), undefined);
+    if (late) {
+      fire(late);
+      for (const node of this.nodes.values()) node.endTurn();
+      return true;
     }
+    if (due.length > 0) choices.push(() => fire(due[Math.floor(this.random() * due.length)]!));
     if (issueMore && this.nextOp <= this.o.ops) choices.push(() => this.issue());
     const sync = this.sync.choices(!issueMore);
     if (sync.length > 0 && (!issueMore || this.random() < 0.2)) choices.push(sync[Math.floor(this.random() * sync.length)]!);
@@ -511,7 +542,9 @@ export function optionsFor(seed: number, family: 'calm' | 'evict' | 'faults'): S
     // so a grant and the invalidation queued behind it arrive together, and without a
     // hold the app whose fault was served would never get its access in (livelock).
     holdMs: 0.02 + r() * 0.3,
-    graceMs: 2 + r() * 5,
+    // Without faults nothing should wait for a grace time to run out: a home would give
+    // up on a peer only slow in virtual time (a transaction here takes a few ms at most).
+    graceMs: family === 'faults' ? 2 + r() * 5 : 1000,
     quarantineMs: 0.5 + r() * 2,
     evictRate: family === 'calm' ? 0 : 0.05 + r() * 0.2,
     killRate: family === 'faults' ? 0.005 + r() * 0.02 : 0,
