@@ -44,7 +44,7 @@ test('a good file gets defaults', () => {
   assert.is(c.regions[0]!.pageSize, 4096);
   assert.is(c.regions[0]!.placement, 'block');
   assert.equal(c.nodes.map((n) => [n.id, n.host, n.listen.host, n.listen.port]), [[1, 'h1', '127.0.0.1', 7001], [2, 'h2', '::1', 7002]]);
-  assert.equal(c.transport, { compress: 'auto', heartbeatMs: 1000, peerTimeoutMs: 5000, tls: undefined });
+  assert.equal(c.transport, { compress: 'auto', heartbeatMs: 1000, peerTimeoutMs: 5000, replayBufferBytes: 64 << 20, tls: undefined });
   assert.is(c.secret.toString(), 'a-secret-of-enough-bytes');
 });
 

@@ -32,7 +32,7 @@ test('garbage, wrong versions and protocol violations are refused; real apps car
     const json = (o: unknown) => ({ data: Buffer.from(JSON.stringify(o)) });
     const cases: Array<[string, Array<{ data: Buffer; fds?: number[] }>, RegExp]> = [
       ['not JSON', [{ data: Buffer.from([0xff, 0x00, 0x13]) }], /JSON/],
-      ['unknown op', [json({ op: 'format-disk' })], /op must be hello, uffd or request, got "format-disk"/],
+      ['unknown op', [json({ op: 'format-disk' })], /op must be hello, uffd, request or ping, got "format-disk"/],
       ['a field of the wrong type', [json({ op: 'hello', version: '2', region: 'data' })], /version must be a non-negative integer, got "2"/],
       ['a huge name, cut short in the answer', [json({ op: 'hello', version: ATTACH_PROTOCOL, region: 'x'.repeat(60_000) })], /region must be a string of 1 to 64 characters, got "x{39}…$/],
       ['hello twice', [json({ op: 'hello', version: ATTACH_PROTOCOL, region: 'data' }), json({ op: 'hello', version: ATTACH_PROTOCOL, region: 'data' })], /hello was sent twice/],

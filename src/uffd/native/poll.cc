@@ -67,9 +67,25 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
     poll_->data = this;
     uv_poll_start(poll_, UV_READABLE | UV_DISCONNECT, OnReady);
     Ref();  // the JS object lives while the poll is active, even if JS drops it
+    // A worker thread that ends (or a process that exits) with the poll still open would
+    // abort at its loop's close: the handle is closed as its environment goes.
+    napi_add_env_cleanup_hook(info.Env(), Teardown, this);
   }
 
  private:
+  static void Teardown(void* self) {
+    static_cast<Watcher*>(self)->Close();
+  }
+
+  // Stops and closes the poll; false if it was closed already.
+  bool Close() {
+    if (!poll_) return false;
+    uv_poll_stop(poll_);
+    uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    poll_ = nullptr;
+    return true;
+  }
+
   static void OnReady(uv_poll_t* handle, int status, int events) {
     static_cast<Watcher*>(handle->data)->Deliver(status, events);
   }
@@ -96,10 +112,8 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
   }
 
   Napi::Value Stop(const Napi::CallbackInfo& info) {
-    if (poll_) {
-      uv_poll_stop(poll_);
-      uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
-      poll_ = nullptr;
+    if (Close()) {
+      napi_remove_env_cleanup_hook(info.Env(), Teardown, this);
       Unref();
     }
     return info.Env().Undefined();
