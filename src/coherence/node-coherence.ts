@@ -88,7 +88,7 @@ export class NodeCoherence {
       holdMs: o.holdMs, graceMs: o.graceMs, quarantineMs: o.quarantineMs, losses: this.losses, log: o.log,
     }));
     links.handle(COHERENCE_TYPE, (peer, message) => this.receive(peer, message));
-    links.onPeerDown((peer, byPeer) => this.peerDown(peer, byPeer));
+    links.onPeerDown((peer, gone) => this.peerDown(peer, gone));
     links.onPeerUp((peer) => this.peerUp(peer));
   }
 
@@ -151,9 +151,9 @@ export class NodeCoherence {
     });
   }
 
-  private peerDown(peer: number, byPeer: boolean): void {
+  private peerDown(peer: number, gone: boolean): void {
     this.outbox.delete(peer); // written for the link that is gone; never for a new one
-    for (const p of this.protocols) p.peerDown(peer, byPeer);
+    for (const p of this.protocols) p.peerDown(peer, gone);
     for (const l of this.learners) l?.peerDown(peer);
   }
 

@@ -114,12 +114,16 @@ export interface Links {
   handle(type: number, handler: (peer: number, message: Message) => void): void;
   /**
    * Ends the session with `peer` on purpose, for a peer that keeps its link alive but does
-   * not answer: this end hears peerDown (not byPeer) at once, the peer hears it too (as
-   * byPeer: the session it had is gone), and a new session may start afterwards.
+   * not answer: this end hears peerDown (not gone) at once, the peer hears it too (as
+   * not gone: its process lives on), and a new session may start afterwards.
    */
   drop(peer: number, reason: string): void;
-  /** `byPeer`: the peer's process is known to be gone (it closed, or came back as a new process). */
-  onPeerDown(listener: (peer: number, byPeer: boolean) => void): void;
+  /**
+   * `gone`: the peer's process is known to be gone (nothing listens where it did, or it came
+   * back as a new process), and with it all it held in memory. Otherwise the peer may be
+   * alive (cut off, stopped, or it gave the session up) and hears of the loss itself.
+   */
+  onPeerDown(listener: (peer: number, gone: boolean) => void): void;
   onPeerUp(listener: (peer: number) => void): void;
 }
 
@@ -250,7 +254,8 @@ export interface RegionProtocol extends PageProtocol {
    * business: they are in the LossLog.)
    */
   release(done: Completion): void;
-  peerDown(peer: number, byPeer: boolean): void;
+  /** `gone`: the peer's process is gone (see Links.onPeerDown). */
+  peerDown(peer: number, gone: boolean): void;
   peerUp(peer: number): void;
   /**
    * Clean stop: every dirty page this node holds goes home, and this node as a home

@@ -73,7 +73,7 @@ export class SyncNode {
   ) {
     this.self = links.self;
     links.handle(SYNC_TYPE, (peer, message) => this.receive(peer, message));
-    links.onPeerDown((peer, byPeer) => this.peerDown(peer, byPeer));
+    links.onPeerDown((peer, gone) => this.peerDown(peer, gone));
     links.onPeerUp((peer) => this.peerUp(peer));
   }
 
@@ -213,10 +213,10 @@ export class SyncNode {
    * has told them (or when it is back, having heard of the loss first). Passing a lock
    * any sooner would let two apps hold it at once.
    */
-  private peerDown(peer: number, byPeer: boolean): void {
+  private peerDown(peer: number, gone: boolean): void {
     const ofPeer = (p: Party) => p.node === peer;
     this.service.withdraw(ofPeer);
-    if (byPeer) {
+    if (gone) {
       this.releaseHeldBy(peer);
     } else {
       const token = {};

@@ -107,8 +107,12 @@ export class NodeAgent {
     const nodes = config.nodes.map((n) => n.id);
     const t = config.transport;
     const links = transportLinks(nodeId, this.transport, log);
-    // How long a node cut off may go on as if it were not: until its own heartbeat timeout tells it.
-    const quarantineMs = t.peerTimeoutMs + 2 * t.heartbeatMs;
+    // How long a node cut off may go on as if it were not. Declaring it lost took this
+    // node peerTimeoutMs of silence; the node itself hears of it within about a heartbeat
+    // (the transport tells it the session is gone, or its own silence is as long), and
+    // if it is stopped, its apps' guardians fence them within a heartbeat of that. Three
+    // heartbeats cover both, with one to spare.
+    const quarantineMs = 3 * t.heartbeatMs;
     this.coherence = new NodeCoherence(
       services.map((service, i) => ({
         pages: service.pages,

@@ -21,7 +21,7 @@ export function transportLinks(self: number, transport: Transport | undefined, l
       log('warn', `node ${peer}'s session is dropped: ${reason}`);
       transport?.dropSession(peer, reason);
     },
-    onPeerDown: (listener) => void transport?.on('peer-down', (peer, _reason, byPeer) => listener(peer, byPeer)),
+    onPeerDown: (listener) => void transport?.on('peer-down', (peer, _reason, _byPeer, gone) => listener(peer, gone)),
     onPeerUp: (listener) => void transport?.on('peer-up', listener),
   };
 }

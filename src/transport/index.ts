@@ -7,7 +7,7 @@
 //   t.send(peer, msg): void                  fire and forget, FIFO per peer, exactly once
 //   t.request(peer, msg, timeoutMs?): Promise<Message>
 //   t.on('peer-up', (peer: number) => …)     a new session with peer
-//   t.on('peer-down', (peer: number, reason: NaplusError, byPeer: boolean) => …)   that session is lost
+//   t.on('peer-down', (peer: number, reason: NaplusError, byPeer: boolean, gone: boolean) => …)   that session is lost
 //   t.isUp(peer): boolean                    a session with peer is alive
 //   t.dropSession(peer, reason): boolean     end the session on purpose (both ends see it lost)
 //   t.waitForPeers(ids, timeoutMs): Promise<void>

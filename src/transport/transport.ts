@@ -128,9 +128,14 @@ function check(opts: TransportOptions): void {
 
 export declare interface Transport {
   on(event: 'peer-up', listener: (peer: number) => void): this;
-  on(event: 'peer-down', listener: (peer: number, reason: NaplusError, byPeer: boolean) => void): this;
+  /**
+   * A session is lost. `byPeer`: nothing of it survives at the peer (it gave it up, or
+   * its process is gone). `gone`: the peer's process is gone (nothing listens where it
+   * did, or it came back as a new process), so whatever it held in memory is gone too.
+   */
+  on(event: 'peer-down', listener: (peer: number, reason: NaplusError, byPeer: boolean, gone: boolean) => void): this;
   once(event: 'peer-up', listener: (peer: number) => void): this;
-  once(event: 'peer-down', listener: (peer: number, reason: NaplusError, byPeer: boolean) => void): this;
+  once(event: 'peer-down', listener: (peer: number, reason: NaplusError, byPeer: boolean, gone: boolean) => void): this;
   off(event: 'peer-up' | 'peer-down', listener: (...args: any[]) => void): this;
 }
 
@@ -451,7 +456,7 @@ export class Transport extends EventEmitter {
       peer.stats.resumes++;
       this.log('info', `link to node ${id} at ${link.address} is up again after ${Math.round(now - (peer.brokenAt ?? now))} ms; session resumed (${peer.stats.replayedFrames - before} frame(s) sent again)`);
     } else {
-      if (s) this.lose(s, this.whyGone(s, link, r), true, false, link);
+      if (s) this.lose(s, this.whyGone(s, link, r), true, false, link, s.incarnation !== link.incarnation);
       if (link.state === 'closed') return; // a peer-down handler closed the transport
       const fresh = new Session(this.owner, id, link.fresh, r.fresh, link.incarnation!, Math.min(this.owner.maxFrameBytes, link.peerMaxFrame), this.limits, peer.stats);
       peer.session = fresh;
@@ -481,7 +486,7 @@ export class Transport extends EventEmitter {
    * acted on the loss. `deferred` (a replay overflow inside send()) puts all but the first
    * step on the next tick, so that no handler runs inside the caller's send().
    */
-  private lose(session: Session, reason: string, byPeer: boolean, deferred = false, spare?: Link): void {
+  private lose(session: Session, reason: string, byPeer: boolean, deferred = false, spare?: Link, gone = false): void {
     const id = session.peerId;
     const peer = this.peers.get(id)!;
     if (!session.alive || peer.session !== session) return;
@@ -493,7 +498,7 @@ export class Transport extends EventEmitter {
       const err = new NaplusError('EPEERLOST', `Lost node ${id}: ${reason}`);
       this.log(this.closing ? 'info' : 'warn', `lost node ${id}: ${reason}`);
       session.end(err);
-      this.emit('peer-down', id, err, byPeer);
+      this.emit('peer-down', id, err, byPeer, gone);
       // Its connection (or one whose RESUME named it) goes with it.
       const link = peer.link;
       if (link && link !== spare) {
@@ -539,7 +544,7 @@ export class Transport extends EventEmitter {
     }
     if (this.closing) return;
     if (errno === 'ECONNREFUSED' && link.dialed !== undefined && peer.session && !peer.link) {
-      this.lose(peer.session, `node ${id}'s process is gone: nothing listens at ${link.address} any more (connection refused)`, true);
+      this.lose(peer.session, `node ${id}'s process is gone: nothing listens at ${link.address} any more (connection refused)`, true, false, undefined, true);
     }
     this.reconnect(peer, broke);
   }
@@ -635,7 +640,7 @@ export class Transport extends EventEmitter {
       if (this.closing) return;
       const id = peer.address.id;
       if (outcome === 'ECONNREFUSED' && peer.session && !peer.link) {
-        return this.lose(peer.session, `node ${id}'s process is gone: nothing listens at ${target.host}:${target.port} any more (connection refused)`, true);
+        return this.lose(peer.session, `node ${id}'s process is gone: nothing listens at ${target.host}:${target.port} any more (connection refused)`, true, false, undefined, true);
       }
       this.log('debug', `probe of node ${id} at ${target.host}:${target.port}: ${outcome}`);
       this.reconnect(peer, false);

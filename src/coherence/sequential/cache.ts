@@ -431,20 +431,20 @@ export class CacheController {
   // ---- homes lost and back -------------------------------------------------------------
 
   /**
-   * `node` is unreachable. If its process died (`byPeer`), it comes back on its segment
+   * `node` is unreachable. If its process is gone, it comes back on its segment
    * and asks who holds what: the pages held exclusively here stay (reported when it is
    * back), read copies go. If it is only cut off, it goes back to its master copies after
    * its quarantine: every copy goes, and dirty ones are lost (their apps told). Requests
    * wait for it (parked) for at most the grace time.
    */
-  peerDown(node: number, byPeer: boolean): void {
+  peerDown(node: number, gone: boolean): void {
     let lost = 0;
     for (let page = 0; page < this.pages; page++) {
       if (this.homes.homeOf(page) !== node) continue;
       this.deferred.delete(page);
       const s = this.state[page]!;
       const unconfirmed = this.cleaning.delete(page); // its Clean may never have arrived
-      if (byPeer && s >= PageState.Exclusive) {
+      if (gone && s >= PageState.Exclusive) {
         if (unconfirmed) this.state[page] = PageState.Modified; // not known to be home: dirty still
       } else if (s === PageState.Modified || unconfirmed) {
         lost++;
@@ -460,12 +460,12 @@ export class CacheController {
     // Data it was handed and had not confirmed (no fence answered since, no grant of the
     // page again) may be lost: those pages are lost here too, so that no app rereads them
     // from the master copy unknowing, and every app hears of it at its next synchronization.
-    const gone = `node ${node}, which was sent data of this node's, was lost before it said it had taken it in`;
+    const why = `node ${node}, which was sent data of this node's, was lost before it said it had taken it in`;
     const unconfirmed = new Set([...(this.handedOff.get(node) ?? []), ...(this.fencing.get(node) ?? []).flatMap((f) => [...f.pages])]);
-    if (this.handedOff.delete(node) || this.fencing.has(node)) this.losses.note(gone);
-    for (const f of this.fencing.get(node) ?? []) this.finish(f.r, gone);
+    if (this.handedOff.delete(node) || this.fencing.has(node)) this.losses.note(why);
+    for (const f of this.fencing.get(node) ?? []) this.finish(f.r, why);
     this.fencing.delete(node);
-    for (const page of unconfirmed) if (this.state[page]! < PageState.Exclusive) this.lose(page, `${gone} (this page's writes)`);
+    for (const page of unconfirmed) if (this.state[page]! < PageState.Exclusive) this.lose(page, `${why} (this page's writes)`);
     if (lost > 0) {
       this.counters.lostPages += lost;
       this.losses.note(`node ${node} was cut off while this node held ${lost} of its page(s) dirty`);

@@ -46,9 +46,9 @@ export class SequentialProtocol implements RegionProtocol {
     this.cache.release(done);
   }
 
-  peerDown(peer: number, byPeer: boolean): void {
-    this.home.peerDown(peer, byPeer);
-    this.cache.peerDown(peer, byPeer);
+  peerDown(peer: number, gone: boolean): void {
+    this.home.peerDown(peer, gone);
+    this.cache.peerDown(peer, gone);
   }
 
   peerUp(peer: number): void {

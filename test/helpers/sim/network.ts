@@ -9,6 +9,7 @@
 import type { Links } from '../../../src/coherence/protocol.js';
 import type { Message } from '../../../src/transport/index.js';
 
+/** `down`: the session is lost; `orderly` when the far end's process is gone (it died). */
 export type Item = { kind: 'msg'; message: Message } | { kind: 'down'; orderly: boolean } | { kind: 'up' };
 
 export interface NetworkEvents {

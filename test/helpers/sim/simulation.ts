@@ -303,7 +303,7 @@ export class Simulation {
   /**
    * `a` gives up on `b` (which keeps its link alive but does not answer): `a` hears `b`
    * down at once; `b` hears, after what was already on its way, that its session is gone
-   * (as from a process that went: byPeer).
+   * (not that `a`'s process is: it lives on).
    */
   private dropSession(a: number, b: number, reason: string): void {
     this.result.drops++;
@@ -314,7 +314,7 @@ export class Simulation {
     this.dirtyAt(this.nodes.get(a)!, b, incident);
     this.dirtyAt(this.nodes.get(b)!, a, incident);
     this.net.sever(b, a, incident);
-    this.net.queue(a, b).push({ kind: 'down', orderly: true });
+    this.net.queue(a, b).push({ kind: 'down', orderly: false });
     this.nodes.get(a)!.endpoint.receive(b, { kind: 'down', orderly: false });
     this.heardDown(a, b, false);
   }
