@@ -33,6 +33,25 @@ for (const [how, signal] of [['dies (SIGKILL)', 'SIGKILL'], ['stops cleanly (SIG
   });
 }
 
+test('an app blocked in a fault when its node is stopped (SIGSTOP) takes SIGBUS', async () => {
+  const c = await cluster();
+  const node = c.nodes.get(1)!;
+  try {
+    const app = await c.app(1, 'data');
+    node.process.kill('SIGSTOP');
+    const stoppedAt = Date.now();
+    // A page the app never touched: its fault waits for the stopped node, until the guardian fences.
+    const write = app.cmd({ op: 'write-u32', index: 100 * 1024, value: 1 });
+    assert.is(await app.signal, 'SIGBUS', 'the app took SIGBUS');
+    assert.ok((await write).error, 'the store never completed');
+    const told = Date.now() - stoppedAt;
+    assert.ok(told < 2 * 1000 + 2 * 100, `told before the node's pages can be given to others (${told} ms)`);
+  } finally {
+    node.process.kill('SIGCONT');
+    await c.close();
+  }
+});
+
 test('an app attached through a node SIGKILLed mid-run is told by its API calls too', async () => {
   const c = await cluster();
   try {

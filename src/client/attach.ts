@@ -221,7 +221,10 @@ function mapAndHandOver(welcome: Welcome, fds: number[], channel: UnixChannel): 
   } finally {
     fs.closeSync(fds[0]!); // the mapping keeps the file alive
   }
-  const uffd = Userfaultfd.open({ pageSize: welcome.pageSize });
+  // No events: an unmap or remove event holds the unmapping thread until the node has
+  // read it, and the node may be stopped, when the guardian must fence the region at once.
+  // The node has no use for them either: what an app gives up it simply faults on again.
+  const uffd = Userfaultfd.open({ pageSize: welcome.pageSize, events: [] });
   try {
     uffd.register(mapping.address, mapping.length);
     channel.send(encode({ op: 'uffd', base: mapping.address, via: uffd.via }), [uffd.fd]);
