@@ -87,8 +87,12 @@ export class CacheController {
   private readonly parked = new Map<number, Map<number, number>>();
   /** Homes whose parked requests have an expiry timer running, and when it fires. */
   private readonly expiring = new Map<number, number>();
-  /** Pages sent home by a Clean not yet answered (Cleaned). */
-  private readonly cleaning = new Set<number>();
+  /**
+   * Pages sent home by a Clean not yet answered (Cleaned), with how many are on their way:
+   * a page written again may be cleaned again before the first answer, and only the last
+   * answer says its latest bytes are home.
+   */
+  private readonly cleaning = new Map<number, number>();
   private releases: Release[] = [];
   /**
    * Homes on other hosts this node sent page data to (answering an Inv or Down, or
@@ -337,7 +341,7 @@ export class CacheController {
         r.pages.add(page);
       }
     }
-    for (const page of this.cleaning) r.pages.add(page); // sent by an earlier release: this one waits for it too
+    for (const page of this.cleaning.keys()) r.pages.add(page); // sent by an earlier release: this one waits for it too
     // A home an earlier release's fence has not come back from is fenced again: its answer
     // comes after that one's, so this release, too, waits for the data it covers.
     const unanswered = [...this.fencing].filter(([, q]) => q.length > 0).map(([home]) => home);
@@ -360,11 +364,14 @@ export class CacheController {
     this.memory.protect(page);
     this.toHome(page, Op.Clean, Flag.Data, this.memory.copyOut(page));
     this.state[page] = PageState.Exclusive;
-    this.cleaning.add(page);
+    this.cleaning.set(page, (this.cleaning.get(page) ?? 0) + 1);
   }
 
   private cleaned(page: number): void {
-    if (!this.cleaning.delete(page)) return;
+    const n = this.cleaning.get(page);
+    if (n === undefined) return;
+    if (n > 1) return void this.cleaning.set(page, n - 1);
+    this.cleaning.delete(page);
     this.counters.cleaned++;
     this.settleReleases(page);
   }

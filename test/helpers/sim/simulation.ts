@@ -310,7 +310,7 @@ export class Simulation {
     this.say(`node ${a} drops its session with node ${b}: ${reason}`);
     const incident = this.ledger.openIncident([`${a}<${b}`, `${b}<${a}`]);
     this.net.cut(a, b, incident);
-    this.net.cut(b, a, incident);
+    this.net.drain(b, a, incident); // a is done with the session: nothing more of it reaches a
     this.dirtyAt(this.nodes.get(a)!, b, incident);
     this.dirtyAt(this.nodes.get(b)!, a, incident);
     this.net.sever(b, a, incident);
