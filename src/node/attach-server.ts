@@ -171,7 +171,7 @@ export class AttachServer {
     }
     const { pid, uid, gid } = conn.cred;
     const link: AppLink = {
-      id: nextAppId++, pid, uffd, base: msg.base, readahead: new Readahead(this.region.maxReadahead),
+      id: nextAppId++, pid, uffd, base: msg.base, readahead: new Readahead(this.region.maxReadahead), poisoned: new Set(),
       kill: (signal) => this.signal(conn, signal),
     };
     conn.link = link;

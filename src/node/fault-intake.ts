@@ -8,7 +8,7 @@ import type { Access, Grant, Homes, PageProtocol } from '../coherence/protocol.j
 import type { Logger } from '../log.js';
 import type { FaultKind, FaultSource } from '../trace/fault-event.js';
 import type { TraceLog } from './trace.js';
-import { Fix, type AppLink, type Mapper } from './mapper.js';
+import { Fix, poison, type AppLink, type Mapper } from './mapper.js';
 
 interface Waiter {
   app: AppLink;
@@ -89,7 +89,7 @@ export class FaultIntake {
     // Pages this node can already use that way are skipped (the run ends there). Under
     // first-touch placement a page nobody has touched yet is not taken either: that
     // would make this node its home by a guess, not by a touch.
-    for (let p = page + 1; p < end && !this.protocol.permits(p, access) && !this.waiters.has(p) && this.homes.homeOf(p) !== undefined; p++) {
+    for (let p = page + 1; p < end && !this.protocol.permits(p, access) && !this.waiters.has(p) && this.homes.homeOf(p) !== undefined && !app.poisoned.has(p); p++) {
       this.counters.prefetched++;
       // A page readable here may be mapped read-only in the app: once writable, lifting
       // write-protect is what makes it so there (mapping it again would not).
@@ -140,11 +140,7 @@ export class FaultIntake {
     for (const w of list) {
       if (w.prefetch) continue;
       this.log('warn', `app ${w.app.pid}: access to page ${page} of region ${this.region.name} fails with SIGBUS: ${reason}`);
-      try {
-        w.app.uffd.poison(w.app.base + page * this.region.pageSize, this.region.pageSize);
-      } catch {
-        w.app.kill('SIGBUS');
-      }
+      poison(w.app, page, this.region.pageSize);
     }
   }
 

@@ -17,9 +17,25 @@ export interface AppLink {
   readahead: Readahead;
   /** Signals the app (through the pidfd taken when it connected; never throws). */
   kill(signal: NodeJS.Signals): void;
+  /**
+   * Pages poisoned in this app (its next access to each takes SIGBUS). Never mapped for it
+   * again: mapping a page (UFFDIO_CONTINUE) replaces the poison, and the app would then
+   * read the page's older bytes without a word.
+   */
+  poisoned: Set<number>;
 }
 
 export type AppEvents = (app: AppLink, events: UffdEvent[]) => void;
+
+/** The app takes SIGBUS at its next access to `page`: poisoned, or on older kernels signalled now. */
+export function poison(app: AppLink, page: number, pageSize: number): void {
+  app.poisoned.add(page);
+  try {
+    app.uffd.poison(app.base + page * pageSize, pageSize);
+  } catch {
+    app.kill('SIGBUS');
+  }
+}
 
 /** Kinds of mapping work, merged into ranges before the ioctls. */
 export const enum Fix {
@@ -49,6 +65,7 @@ export class Mapper {
   }
 
   queue(app: AppLink, page: number, fix: Fix): void {
+    if (app.poisoned.has(page)) return; // its poison must stay
     let list = this.pending.get(app);
     if (!list) this.pending.set(app, (list = []));
     list.push([page, fix]);
@@ -98,11 +115,7 @@ export class Mapper {
   poison(page: number, reason: string): void {
     for (const app of this.apps.values()) {
       this.log('warn', `app ${app.pid}: page ${page} is poisoned (its next access takes SIGBUS): ${reason}`);
-      try {
-        app.uffd.poison(app.base + page * this.pageSize, this.pageSize);
-      } catch {
-        app.kill('SIGBUS');
-      }
+      poison(app, page, this.pageSize);
     }
   }
 
