@@ -391,6 +391,10 @@ export class Simulation {
     for (const [key, at] of this.net.deadlines) {
       if (at > this.now + 0.05) continue;
       const [a, b] = key.split('>').map(Number) as [number, number];
+      if (this.net.queue(a, b).length === 0) {
+        this.net.deadlines.delete(key); // what it waited for was lost meanwhile
+        continue;
+      }
       this.deliver(a, b); // overdue: this delivery comes first
       this.now += 0.001;
       return true;
