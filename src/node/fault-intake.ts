@@ -10,6 +10,9 @@ import type { FaultKind, FaultSource } from '../trace/fault-event.js';
 import type { TraceLog } from './trace.js';
 import { Fix, poison, type AppLink, type Mapper } from './mapper.js';
 
+/** Faults that waited longer than this are logged. */
+const LONG_WAIT_US = 1_000_000;
+
 interface Waiter {
   app: AppLink;
   access: Access;
@@ -103,6 +106,9 @@ export class FaultIntake {
     this.mapper.queue(w.app, page, fix);
     if (w.kind === 'minor') this.counters.minor++;
     if (w.prefetch) return;
+    const waitUs = Number(process.hrtime.bigint() - w.since) / 1000;
+    // A fault that waited seconds waited for a failure to be dealt with: say which.
+    if (waitUs > LONG_WAIT_US) this.log('info', `app ${w.app.pid}: a ${w.kind} fault on page ${page} of region ${this.region.name} waited ${Math.round(waitUs / 1000)} ms (${source})`);
     if (source === 'cache') this.counters.servedFromCache++;
     else if (source === 'segment') this.counters.servedFromSegment++;
     else this.counters.servedFromRemote++;
@@ -114,7 +120,7 @@ export class FaultIntake {
       page,
       kind: w.kind,
       source,
-      waitUs: Number(process.hrtime.bigint() - w.since) / 1000,
+      waitUs,
       wireBytes,
     });
   }

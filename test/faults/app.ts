@@ -12,7 +12,7 @@
 // a fresh app in its place. Usage: node app.js '<AppConfig JSON>'
 import readline from 'node:readline';
 import { attach, type Region } from '../../src/index.js';
-import type { AppConfig, AppEvent, Command, Mismatch } from './protocol.js';
+import type { AppConfig, AppEvent, Command, Mismatch, Slowest } from './protocol.js';
 import { encodeValue } from './slots.js';
 import { SYNC_KINDS } from './sync-kinds.js';
 
@@ -37,35 +37,50 @@ const mySlots = config.own.map(() => 0n);
 const myCounters = config.counters.map(() => -1);
 send({ ev: 'hello', pid: process.pid, node: region.nodeId, t: Date.now() });
 
+/** Runs `access` and keeps it in `slowest` if it took longer than any before. */
+function timed<T>(slowest: Slowest, access: () => T): T {
+  const at = Date.now();
+  const value = access();
+  const ms = Date.now() - at;
+  if (ms > slowest.ms) Object.assign(slowest, { ms, at });
+  return value;
+}
+
 /** One stretch of plain loads and stores, checking this app's own words. */
 function stretch(ms: number): Extract<AppEvent, { ev: 'tick' }> {
   const from = Date.now();
   const bad: Mismatch[] = [];
+  const slowest: Slowest = { ms: 0, at: from };
   let ops = 0;
   let to = from;
   do {
-    for (let i = 0; i < config.own.length; i++) {
-      if (mySlots[i] === 0n) continue;
-      const { index, offset } = config.own[i]!;
-      const got = Atomics.load(words, offset / 8);
-      if (got !== mySlots[i]) {
-        bad.push({ what: 'slot', offset, index, expected: String(mySlots[i]), got: String(got) });
-        Atomics.store(words, offset / 8, mySlots[i]!); // report once, then measure afresh
-      }
-    }
-    for (let i = 0; i < config.counters.length; i++) {
-      const at = config.counters[i]! / 4;
-      const got = counters32[at]!;
-      if (myCounters[i] !== -1 && got !== myCounters[i]) {
-        bad.push({ what: 'counter', offset: config.counters[i]!, expected: String(myCounters[i]), got: String(got) });
-      }
-      myCounters[i] = (got + 1) >>> 0;
-      counters32[at] = myCounters[i]!;
-    }
+    timed(slowest, () => pass(bad));
     ops += 2 * config.own.length + 2 * config.counters.length;
     to = Date.now();
   } while (to - from < ms);
-  return { ev: 'tick', from, to, ops, bad };
+  return { ev: 'tick', from, to, ops, bad, slowest };
+}
+
+/** One pass over this app's own slots and counters: each as last stored, each counter stored again. */
+function pass(bad: Mismatch[]): void {
+  for (let i = 0; i < config.own.length; i++) {
+    if (mySlots[i] === 0n) continue;
+    const { index, offset } = config.own[i]!;
+    const got = Atomics.load(words, offset / 8);
+    if (got !== mySlots[i]) {
+      bad.push({ what: 'slot', offset, index, expected: String(mySlots[i]), got: String(got) });
+      Atomics.store(words, offset / 8, mySlots[i]!); // report once, then measure afresh
+    }
+  }
+  for (let i = 0; i < config.counters.length; i++) {
+    const at = config.counters[i]! / 4;
+    const got = counters32[at]!;
+    if (myCounters[i] !== -1 && got !== myCounters[i]) {
+      bad.push({ what: 'counter', offset: config.counters[i]!, expected: String(myCounters[i]), got: String(got) });
+    }
+    myCounters[i] = (got + 1) >>> 0;
+    counters32[at] = myCounters[i]!;
+  }
 }
 
 function stretchFor(ms: number): void {
@@ -76,11 +91,12 @@ const abandon = new Map<number, () => void>();
 
 async function runRound(c: Extract<Command, { op: 'round' }>): Promise<void> {
   const w0 = Date.now();
+  const slowest: Slowest = { ms: 0, at: w0 };
   config.own.forEach(({ index, offset }, i) => {
     mySlots[i] = encodeValue(config.nonce, config.position, c.round, index);
-    Atomics.store(words, offset / 8, mySlots[i]!);
+    timed(slowest, () => Atomics.store(words, offset / 8, mySlots[i]!));
   });
-  send({ ev: 'wrote', round: c.round, t0: w0, t1: Date.now() });
+  send({ ev: 'wrote', round: c.round, t0: w0, t1: Date.now(), slowest });
   stretchFor(c.stretchMs);
   const t0 = Date.now();
   send({ ev: 'calling', round: c.round, t: t0 });
@@ -109,8 +125,9 @@ function told(round: number, t0: number, err: unknown): never {
 
 function verify(): void {
   const t0 = Date.now();
-  const values = config.all.map((offset) => String(Atomics.load(words, offset / 8)));
-  send({ ev: 'verified', t0, t1: Date.now(), values });
+  const slowest: Slowest = { ms: 0, at: t0 };
+  const values = config.all.map((offset) => String(timed(slowest, () => Atomics.load(words, offset / 8))));
+  send({ ev: 'verified', t0, t1: Date.now(), values, slowest });
 }
 
 // Commands queue up and run between stretches; 'abandon' acts at once (it ends a wait

@@ -39,12 +39,22 @@ export type AppEvent =
   | { ev: 'hello'; pid: number; node: number; t: number }
   | { ev: 'attach-failed'; code: string; message: string; t: number }
   /** One stretch of plain loads and stores from `from` to `to`, and what it read back wrong. */
-  | { ev: 'tick'; from: number; to: number; ops: number; bad: Mismatch[] }
-  | { ev: 'wrote'; round: number; t0: number; t1: number }
+  | { ev: 'tick'; from: number; to: number; ops: number; bad: Mismatch[]; slowest: Slowest }
+  | { ev: 'wrote'; round: number; t0: number; t1: number; slowest: Slowest }
   | { ev: 'calling'; round: number; t: number }
   | { ev: 'synced'; round: number; t0: number; t1: number }
   /** The sync call rejected: the app was told, and retires. */
   | { ev: 'sync-failed'; round: number; t0: number; t1: number; code: string; message: string }
   | { ev: 'abandoned'; round: number; t: number }
   /** Every slot's value (decimal), by slot index, read between t0 and t1. */
-  | { ev: 'verified'; t0: number; t1: number; values: string[] };
+  | { ev: 'verified'; t0: number; t1: number; values: string[]; slowest: Slowest };
+
+/**
+ * The longest single access of a step (a load or store that faulted waits there; a
+ * stretch's pass over its words counts as one), and when it began: a hang is judged per
+ * access, not per step of many accesses, which several failures in a row may each delay.
+ */
+export interface Slowest {
+  ms: number;
+  at: number;
+}

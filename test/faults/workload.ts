@@ -36,7 +36,7 @@ import type { Checker, Expectation } from './checker.js';
 import type { EnvListener, FaultEnv } from './env.js';
 import { PROMPT_MS } from './env.js';
 import { AppProcess } from './app-process.js';
-import type { AppConfig, AppEvent } from './protocol.js';
+import type { AppConfig, AppEvent, Slowest } from './protocol.js';
 import type { SlotPlan } from './slots.js';
 import { SYNC_KINDS, type SyncKind } from './sync-kinds.js';
 
@@ -98,6 +98,8 @@ interface App {
 const WATCH_MS = 100;
 /** After a failed spawn, the next try at that position waits this long. */
 const RESPAWN_MS = 500;
+/** A step of loads and stores with no report for this many hang bounds is stuck, not slow. */
+const STEP_ACCESSES_BOUND = 3;
 
 export class Workload implements EnvListener {
   private readonly apps = new Map<number, App>();
@@ -213,10 +215,12 @@ export class Workload implements EnvListener {
         this.nextSpawn.set(app.position, now + RESPAWN_MS);
         return;
       case 'tick':
+        this.slowAccess(app, e.slowest);
         if (checker.progress(app.id, e.from, 'began a stretch of plain loads and stores')) return this.silenced(app);
         for (const m of e.bad) checker.ownMismatch(app.id, e.to, m.index, BigInt(m.expected), BigInt(m.got));
         return;
       case 'wrote':
+        this.slowAccess(app, e.slowest);
         if (checker.progress(app.id, e.t0, `stored its values of round ${e.round}`)) this.silenced(app);
         return;
       case 'calling':
@@ -247,6 +251,7 @@ export class Workload implements EnvListener {
         this.settle(app, e.round, 'abandoned');
         return;
       case 'verified':
+        this.slowAccess(app, e.slowest);
         // Its node may have failed since the verify was sent: then only its silence is judged.
         if (checker.progress(app.id, e.t0, 'read every slot')) this.silenced(app);
         if (app.verifying) checker.verify(app.id, e.t0, e.t1, e.values.map(BigInt), app.verifying.expected);
@@ -348,6 +353,16 @@ export class Workload implements EnvListener {
     return last;
   }
 
+  /** A single access that waited longer than the bound (its node's stops not counted) is a hang. */
+  private slowAccess(app: App, slowest: Slowest): void {
+    const { env, checker, hangMs } = this.o;
+    const to = slowest.at + slowest.ms;
+    const waited = slowest.ms - env.stoppedWithin(app.node, slowest.at, to);
+    if (waited <= hangMs) return;
+    checker.hang(to, slowest.at, `app ${app.id} (pid ${app.proc.pid}, writer ${app.position}) on node ${app.node}: one load or store waited ${waited} ms, more than ${hangMs} ms`);
+    this.o.log(`hang: app ${app.id} on node ${app.node}: one access waited ${waited} ms`);
+  }
+
   private noteWait(ms: number, from: number, to: number): void {
     const kind = this.o.checker.blame(from, to);
     if (ms > (this.maxWaitMs.get(kind) ?? 0)) this.maxWaitMs.set(kind, Math.round(ms));
@@ -380,13 +395,17 @@ export class Workload implements EnvListener {
       }
       if (since === undefined) continue;
       const waited = now - since - env.stoppedWithin(app.node, since, now);
-      if (waited <= hangMs) continue;
+      // A call is one wait; a step of loads and stores is many, which failures one after
+      // another may each hold up (each is judged on its own when the step reports, see
+      // slowAccess): here only a step stuck for good is caught.
+      const bound = app.inCall ? hangMs : STEP_ACCESSES_BOUND * hangMs;
+      if (waited <= bound) continue;
       const key = `${app.inCall ? `call ${app.inCall.round}` : 'memory'}@${since}`;
       if (app.flagged !== key) {
         app.flagged = key;
-        checker.hang(now, since, `app ${app.id} (pid ${app.proc.pid}, writer ${app.position}) on node ${app.node}${app.orphanDeadline !== undefined ? ' (its node failed)' : ''}: ${what}: waited ${waited} ms, more than ${hangMs} ms`);
+        checker.hang(now, since, `app ${app.id} (pid ${app.proc.pid}, writer ${app.position}) on node ${app.node}${app.orphanDeadline !== undefined ? ' (its node failed)' : ''}: ${what}: waited ${waited} ms, more than ${bound} ms`);
         this.o.log(`hang: app ${app.id} on node ${app.node}: ${what}, ${waited} ms`);
-      } else if (waited > 2 * hangMs) {
+      } else if (waited > 2 * bound) {
         app.proc.kill('stuck twice the hang bound');
       }
     }
