@@ -27,7 +27,11 @@ export interface AppLink {
 
 export type AppEvents = (app: AppLink, events: UffdEvent[]) => void;
 
-/** The app takes SIGBUS at its next access to `page`: poisoned, or on older kernels signalled now. */
+/**
+ * The app takes SIGBUS at its next access to `page`: poisoned, or signalled now where it
+ * cannot be (a kernel before 6.6, or the page mapped there already: read-only, with the
+ * app's write to it waiting).
+ */
 export function poison(app: AppLink, page: number, pageSize: number): void {
   app.poisoned.add(page);
   try {

@@ -8,7 +8,9 @@
 //   Events read that way are kept and handed to the watcher's handler on the next
 //   microtask, so none is lost and the handler is never re-entered.
 // - EEXIST: the page is already mapped, because another fault on it won the race.
-//   That page is done; skip it, carry on, and wake the range at the end.
+//   That page is done; skip it, carry on, and wake the range at the end. Not so for a
+//   poison: a page mapped there (read-only, say, faulting on a write) is not poisoned,
+//   so the caller must hear of it and tell the app another way.
 // - UFFDIO_WRITEPROTECT with WP and DONTWAKE together is EINVAL: setting WP never
 //   wakes anyway, so WP is always asked for without DONTWAKE.
 // - UFFDIO_CONTINUE_MODE_WP (Linux 6.5) maps a page read-only in one step. Without it
@@ -353,7 +355,7 @@ export class Userfaultfd {
         const code = errnoOf(err);
         done += (err as { done?: number }).done ?? 0;
         interrupted = true;
-        if (code === 'EEXIST') {
+        if (code === 'EEXIST' && name !== 'poison') {
           done += this.pageSize; // another fault mapped this page first
         } else if (code === 'EAGAIN' && ++tries <= MAX_EAGAIN_RETRIES) {
           this.drain();
