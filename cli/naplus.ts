@@ -5,6 +5,7 @@ import { Command, Option } from 'commander';
 import { clusterDown, clusterStatus, clusterUp, DEFAULT_CLUSTER } from './local.js';
 import { statsCommand } from './stats.js';
 import { demo } from './demo.js';
+import { vmCommand } from './vm.js';
 
 const program = new Command()
   .name('naplus')
@@ -71,6 +72,8 @@ Examples:
   naplus demo --n 512 --svg faults.svg
   naplus demo --hosts 1 --nodes-per-host 1 --keep`)
   .action(demo);
+
+program.addCommand(vmCommand());
 
 program.parseAsync().catch((err) => {
   console.error(`naplus: ${(err as Error).message}`);
