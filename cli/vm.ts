@@ -117,6 +117,7 @@ export function vmCommand(): Command {
     .option('--size <size>', 'size of the region "data" the nodes share', '64M')
     .addOption(new Option('--accel <accel>', 'kvm, tcg, or auto (KVM where it works)').choices(['auto', 'kvm', 'tcg']).default('auto'))
     .option('--boot-timeout <seconds>', 'how long the guests may take to boot', '300')
+    .option('--no-nodes', 'boot the guests without starting naplus-mount (to start your own, with a cluster file of your own)')
     .option('--keep', 'if something fails, leave the guests running to look at them (naplus vm down removes them)')
     .addHelpText('after', `
 Needs root and QEMU (${INSTALL_COMMAND}); the first run fetches a
@@ -132,7 +133,7 @@ Examples:
       const state = await vmUp({
         name: o.name, hosts: count(o.hosts, '--hosts', 8), guestsPerHost: count(o.guestsPerHost, '--guests-per-host', 8), memoryMiB: Math.floor(memory / (1 << 20)),
         regionBytes: parseSize(o.size, '--size'), accel: o.accel, bootTimeoutMs: count(o.bootTimeout, '--boot-timeout', 3600) * 1000,
-        startNodes: true, keep: Boolean(o.keep), say: (l) => console.log(l),
+        startNodes: o.nodes !== false, keep: Boolean(o.keep), say: (l) => console.log(l),
       });
       console.log(howToUse(state));
     });

@@ -41,7 +41,9 @@ export type AgentRequest =
   /** Signals a command started with `spawn` (0: only asks whether it runs); with `wait`, answers once it has exited. */
   | { op: 'kill'; pid: number; signal: NodeJS.Signals | 0; wait?: boolean }
   /** One request to a Naplus node's control socket in the guest. */
-  | { op: 'control'; socketDir: string; method: string };
+  | { op: 'control'; socketDir: string; method: string }
+  /** Kills every command this agent started (spawned or exec'd, with their process groups); answers once they are gone. */
+  | { op: 'reset' };
 
 export interface ExitStatus {
   code: number | null;

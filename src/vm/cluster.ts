@@ -17,7 +17,7 @@ import { checkHost, type Accel } from './host.js';
 import { ensureImage } from './image.js';
 import { createNetwork, destroyNetwork, guestAddress, namespaceExists, tapName } from './network.js';
 import { qemuArgs } from './qemu.js';
-import { agentAddress, checkClusterName, ours, readVmState, stateExists, vmDir, writeVmState, type VmGuest, type VmState } from './state.js';
+import { agentAddress, checkClusterName, ours, readVmState, segmentFileOf, stateExists, vmDir, vmNetns, writeVmState, type VmGuest, type VmState } from './state.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const AGENT = path.join(here, 'guest-agent.js');
@@ -61,12 +61,12 @@ export function tail(file: string, lines = 15): string {
 
 function plan(opts: VmUpOptions, dir: string): VmState {
   const share = path.join(dir, 'share');
-  const hosts = Array.from({ length: opts.hosts }, (_, h) => ({ name: `h${h + 1}`, segmentFile: `/dev/shm/naplus-vm-${opts.name}-h${h + 1}`, segmentBytes: 0 }));
+  const hosts = Array.from({ length: opts.hosts }, (_, h) => ({ name: `h${h + 1}`, segmentFile: segmentFileOf(opts.name, h + 1), segmentBytes: 0 }));
   const guests: VmGuest[] = [];
   for (let i = 1; i <= opts.hosts * opts.guestsPerHost; i++) {
     guests.push({ name: `g${i}`, host: hosts[Math.floor((i - 1) / opts.guestsPerHost)]!.name, nodeId: i, address: guestAddress(i), consoleLog: path.join(dir, `g${i}.console.log`) });
   }
-  return { name: opts.name, dir, share, netns: `naplus-vm-${opts.name}`, accel: 'tcg', image: { kernel: '', initrd: '', kernelPackage: '' }, memoryMiB: opts.memoryMiB, hosts, guests };
+  return { name: opts.name, dir, share, netns: vmNetns(opts.name), accel: 'tcg', image: { kernel: '', initrd: '', kernelPackage: '' }, memoryMiB: opts.memoryMiB, hosts, guests };
 }
 
 /** Starts `argv` in the cluster's namespace, in the background, its output in `log`; returns its pid. */
@@ -198,6 +198,13 @@ async function stopProcess(pid: number | undefined, dir: string): Promise<boolea
   return true;
 }
 
+/** Removes the network, the segment files and the folder (the processes must be gone). */
+function removeLeftovers(state: VmState): void {
+  destroyNetwork(state.netns);
+  for (const h of state.hosts) fs.rmSync(h.segmentFile, { force: true });
+  fs.rmSync(state.dir, { recursive: true, force: true });
+}
+
 /** Stops every guest and the gateway, removes the network, the segment files and the folder. */
 export async function vmDown(opts: { name: string; say(line: string): void }): Promise<void> {
   const state = readVmState(checkClusterName(opts.name));
@@ -205,8 +212,24 @@ export async function vmDown(opts: { name: string; say(line: string): void }): P
     if (await stopProcess(g.pid, state.dir)) opts.say(`  ${g.name} stopped`);
   }));
   await stopProcess(state.gatewayPid, state.dir);
-  destroyNetwork(state.netns);
-  for (const h of state.hosts) fs.rmSync(h.segmentFile, { force: true });
-  fs.rmSync(state.dir, { recursive: true, force: true });
+  removeLeftovers(state);
   opts.say(`Virtual cluster '${state.name}' is down: no guest, network or segment file left.`);
+}
+
+/** vmDown at once (SIGKILL), for a run being aborted: it cannot wait. */
+export function vmDestroy(name: string): void {
+  if (!stateExists(name)) return;
+  const state = readVmState(name);
+  for (const pid of [...state.guests.map((g) => g.pid), state.gatewayPid]) if (ours(pid, state.dir)) process.kill(pid!, 'SIGKILL');
+  removeLeftovers(state);
+}
+
+/** What is left of cluster `name` on this machine: processes, network, files (empty when nothing). */
+export function vmLeftovers(name: string, dir = vmDir(name)): string[] {
+  const left: string[] = [];
+  for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number)) if (ours(pid, dir)) left.push(`process ${pid}`);
+  if (namespaceExists(vmNetns(name))) left.push(`network namespace ${vmNetns(name)}`);
+  for (let h = 1; h <= 64; h++) if (fs.existsSync(segmentFileOf(name, h))) left.push(segmentFileOf(name, h));
+  if (fs.existsSync(dir)) left.push(dir);
+  return left;
 }

@@ -3,23 +3,24 @@
 // process runs in that namespace: for each guest it listens on a unix socket (a file,
 // so visible from the host's side) and pipes every connection to the guest's agent.
 // It only moves bytes; the agent protocol authenticates end to end.
-//   ip netns exec <ns> node gateway.js <socket dir> g1=10.78.0.11 g2=10.78.0.12 ...
+//   ip netns exec <ns> node gateway.js <socket dir> g1=10.78.0.11 g2=10.78.0.12[:port] ...
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { AGENT_PORT } from './agent-protocol.js';
 
 const [dir, ...guests] = process.argv.slice(2);
-if (!dir || guests.length === 0) throw new Error('usage: gateway.js <socket dir> <guest>=<address> ...');
+if (!dir || guests.length === 0) throw new Error('usage: gateway.js <socket dir> <guest>=<address>[:port] ...');
 fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
 process.umask(0o077); // sockets for root alone
 
 for (const spec of guests) {
-  const [guest, address] = spec.split('=') as [string, string];
+  const [guest, target] = spec.split('=') as [string, string];
+  const [address, port] = target.split(':') as [string, string | undefined];
   const socketPath = path.join(dir, `${guest}.sock`);
   fs.rmSync(socketPath, { force: true });
   net.createServer((client) => {
-    const agent = net.connect(AGENT_PORT, address);
+    const agent = net.connect(Number(port ?? AGENT_PORT), address);
     const drop = () => {
       client.destroy();
       agent.destroy();

@@ -5,7 +5,7 @@
 // Every client is treated as hostile until it proves it holds the agent secret, which
 // the host writes into the cluster's share; a client that goes away takes its command
 // with it (the command's whole process group is killed).
-//   node guest-agent.js --name g1 --share /tmp/naplus-vm-<cluster>
+//   node guest-agent.js --name g1 --share /tmp/naplus-vm-<cluster>/share [--listen 0.0.0.0:7199]
 import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -20,7 +20,7 @@ const AUTH_TIMEOUT_MS = 10_000;
 /** What a command sees unless the request sets it: a root shell's usual environment. */
 const BASE_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', LANG: 'C.UTF-8' };
 
-const { values } = parseArgs({ options: { name: { type: 'string' }, share: { type: 'string' } } });
+const { values } = parseArgs({ options: { name: { type: 'string' }, share: { type: 'string' }, listen: { type: 'string', default: `0.0.0.0:${AGENT_PORT}` } } });
 const name = values.name ?? os.hostname();
 const say = (line: string) => console.log(`naplus-agent ${name}: ${line}`);
 if (!values.share) throw new Error('guest-agent: --share <dir> is required');
@@ -28,6 +28,8 @@ const secret = Buffer.from(fs.readFileSync(path.join(values.share, 'agent.secret
 
 /** Commands started with `spawn`, by pid: their exit status once they have exited. */
 const spawned = new Map<number, { child: ChildProcess; exited: Promise<ExitStatus>; status?: ExitStatus }>();
+/** Commands of the exec sessions running now, and a promise of each one's end. */
+const sessions = new Map<ChildProcess, Promise<void>>();
 
 const isStringArray = (v: unknown, max: number): v is string[] =>
   Array.isArray(v) && v.length > 0 && v.length <= max && v.every((s) => typeof s === 'string' && s.length > 0 && s.length < 65536 && !s.includes('\0'));
@@ -41,7 +43,8 @@ function checkRequest(r: Record<string, unknown>): AgentRequest | string {
   const argvOk = isStringArray(r.argv, 4096) && (r.env === undefined || isEnv(r.env));
   switch (r.op) {
     case 'ping':
-      return { op: 'ping' };
+    case 'reset':
+      return { op: r.op };
     case 'exec':
       return argvOk && (r.cwd === undefined || isAbsolute(r.cwd)) ? (r as AgentRequest) : 'exec needs argv (strings), and env and cwd if given, well formed';
     case 'spawn':
@@ -77,6 +80,7 @@ function runSession(socket: net.Socket, req: Extract<AgentRequest, { op: 'exec' 
   });
   child.once('spawn', () => {
     running = true;
+    sessions.set(child, new Promise((gone) => child.once('exit', () => gone())));
     socket.write(encodeFrame(Frame.Reply, { pid: child.pid }));
   });
   const forward = (stream: NodeJS.ReadableStream, kind: typeof Frame.Stdout | typeof Frame.Stderr) => {
@@ -92,6 +96,7 @@ function runSession(socket: net.Socket, req: Extract<AgentRequest, { op: 'exec' 
   forward(child.stdout, Frame.Stdout);
   forward(child.stderr, Frame.Stderr);
   child.stdin.on('error', () => undefined); // the command closed its stdin: what we still send is dropped
+  child.once('exit', () => sessions.delete(child));
   child.on('close', (code, signal) => {
     if (running) socket.end(encodeFrame(Frame.Exit, statusOf(code, signal)));
   });
@@ -148,10 +153,19 @@ async function killSpawned(req: Extract<AgentRequest, { op: 'kill' }>): Promise<
   return req.wait ? { exited: await record.exited } : { running: req.signal === 0 };
 }
 
+async function reset(): Promise<object> {
+  const live = [...[...spawned.values()].filter((r) => !r.status).map((r) => ({ child: r.child, gone: r.exited.then(() => undefined) })), ...[...sessions].map(([child, gone]) => ({ child, gone }))];
+  for (const { child } of live) killGroup(child, 'SIGKILL');
+  await Promise.all(live.map((l) => l.gone));
+  return { killed: live.length };
+}
+
 async function answer(req: AgentRequest): Promise<object> {
   switch (req.op) {
     case 'ping':
       return { name, uptime: os.uptime() };
+    case 'reset':
+      return reset();
     case 'spawn':
       return startSpawned(req);
     case 'kill':
@@ -199,4 +213,5 @@ function serve(socket: net.Socket): void {
   socket.write(encodeFrame(Frame.Hello, nonce));
 }
 
-net.createServer(serve).listen(AGENT_PORT, '0.0.0.0', () => say(`listening on port ${AGENT_PORT}`));
+const [host, port] = values.listen.split(':') as [string, string];
+const server = net.createServer(serve).listen(Number(port), host, () => say(`listening on port ${(server.address() as net.AddressInfo).port}`));

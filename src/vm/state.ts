@@ -56,6 +56,9 @@ export function checkClusterName(name: string): string {
 }
 
 export const vmDir = (name: string) => path.join(os.tmpdir(), `naplus-vm-${name}`);
+export const vmNetns = (name: string) => `naplus-vm-${name}`;
+/** The /dev/shm file behind the ivshmem device of host number `h` (1-based). */
+export const segmentFileOf = (name: string, h: number) => `/dev/shm/naplus-vm-${name}-h${h}`;
 const stateFile = (name: string) => path.join(vmDir(name), 'state.json');
 
 export function stateExists(name: string): boolean {
