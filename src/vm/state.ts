@@ -66,6 +66,7 @@ export function stateExists(name: string): boolean {
 }
 
 export function readVmState(name: string): VmState {
+  checkClusterName(name);
   try {
     return JSON.parse(fs.readFileSync(stateFile(name), 'utf8')) as VmState;
   } catch {
