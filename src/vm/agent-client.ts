@@ -145,3 +145,17 @@ export function agentExec(addr: AgentAddress, request: Extract<AgentRequest, { o
     abort: () => conn.socket.destroy(),
   };
 }
+
+export interface CommandResult extends ExitStatus {
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to its end with no input and collects its output. */
+export async function agentRun(addr: AgentAddress, argv: string[], env: Record<string, string> = {}, cwd = '/'): Promise<CommandResult> {
+  let stdout = '';
+  let stderr = '';
+  const session = agentExec(addr, { op: 'exec', argv, env, cwd }, { stdout: (d) => (stdout += d), stderr: (d) => (stderr += d) });
+  session.stdinEnd();
+  return { ...(await session.exit), stdout, stderr };
+}

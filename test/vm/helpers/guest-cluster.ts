@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { agentExec } from '../../../src/vm/agent-client.js';
+import { agentRun, type CommandResult } from '../../../src/vm/agent-client.js';
 import { startGuestNode, stopGuestNode, waitForGuestLinks, writeGuestCluster, type BarMapping, type GuestCluster } from '../../../src/vm/guest-nodes.js';
 import { agentAddress, readVmState, type VmState } from '../../../src/vm/state.js';
 import { startApp, type ClusterOptions, type TestApp } from '../../helpers/cluster.js';
@@ -93,18 +93,7 @@ export async function makeGuestCluster(opts: ClusterOptions & { mapping?: BarMap
   return c;
 }
 
-export interface GuestRun {
-  code: number | null;
-  signal: string | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs `argv` in `guest` (through its agent, no `naplus vm exec` process) and collects its output. */
-export async function runInGuest(state: VmState, guest: string, argv: string[], env: Record<string, string> = {}): Promise<GuestRun> {
-  let stdout = '';
-  let stderr = '';
-  const session = agentExec(agentAddress(state, guest), { op: 'exec', argv, env, cwd: '/' }, { stdout: (d) => (stdout += d), stderr: (d) => (stderr += d) });
-  session.stdinEnd();
-  return { ...(await session.exit), stdout, stderr };
+export function runInGuest(state: VmState, guest: string, argv: string[], env: Record<string, string> = {}): Promise<CommandResult> {
+  return agentRun(agentAddress(state, guest), argv, env);
 }
