@@ -5,9 +5,10 @@ import { Command, Option } from 'commander';
 import { parseSize } from '../src/config.js';
 import { NaplusError } from '../src/errors.js';
 import { agentExec, agentRequest } from '../src/vm/agent-client.js';
-import { DEFAULT_GUEST_SOCKETS, vmDown, vmUp } from '../src/vm/cluster.js';
+import { DEFAULT_GUEST_SOCKETS, vmDestroy, vmDown, vmUp } from '../src/vm/cluster.js';
 import { guestNodeStats } from '../src/vm/guest-nodes.js';
 import { INSTALL_COMMAND } from '../src/vm/host.js';
+import { GUEST_BAR } from '../src/vm/qemu.js';
 import { DEFAULT_VM_CLUSTER, agentAddress, ours, readVmState, type VmState } from '../src/vm/state.js';
 import { formatTable } from '../bench/lib/report.js';
 
@@ -25,15 +26,17 @@ function howToUse(state: VmState): string {
   const n = state.guests.length;
   const rows = state.guests.map((g) => ({ guest: g.name, host: g.host, address: g.address, node: g.nodeId, 'segment file on this machine': state.hosts.find((h) => h.name === g.host)!.segmentFile }));
   const ex = (file: string) => path.join(EXAMPLES, file);
+  const nodes = state.configPath
+    ? `naplus-mount running in each (cluster file ${state.configPath}), sockets at ${DEFAULT_GUEST_SOCKETS}, where apps attach by default`
+    : `no nodes started (--no-nodes): each guest's ivshmem BAR2 is at ${GUEST_BAR}_wc`;
   return [
-    `\nVirtual cluster '${state.name}' is up (${state.accel.toUpperCase()}): ${state.hosts.length} host(s), ${n} guest(s), naplus-mount running in each, sockets at ${DEFAULT_GUEST_SOCKETS} (where apps attach by default).\n`,
+    `\nVirtual cluster '${state.name}' is up (${state.accel.toUpperCase()}): ${state.hosts.length} host(s), ${n} guest(s), ${nodes}.\n`,
     formatTable(rows),
-    '\nThe guests see this machine\'s files read-only at the same paths (writes stay in the guest), so run an app in a guest with:',
+    '\nThe guests see this machine\'s files read-only at the same paths (their writes stay in the guest). Run an app in a guest:',
     `  naplus vm exec${nameFlag(state.name)} g1 -- node ${ex('counter-table.js')} 0 1`,
     'One worker per guest, all sharing one memory:',
     `  for i in $(seq 1 ${n}); do naplus vm exec${nameFlag(state.name)} g$i -- node ${ex('matmul.js')} $((i - 1)) ${n} 256 & done; wait`,
-    `Cluster file (as the guests see it): ${state.configPath}`,
-    `Stats: naplus vm status${nameFlag(state.name)}    Stop and remove everything: naplus vm down${nameFlag(state.name)}`,
+    `Status and faults: naplus vm status${nameFlag(state.name)}    Stop and remove everything: naplus vm down${nameFlag(state.name)}`,
   ].join('\n');
 }
 
@@ -130,6 +133,13 @@ Examples:
     .action(async (o) => {
       const memory = parseSize(o.memory, '--memory');
       if (memory < 256 << 20) throw new NaplusError('EINVAL', `--memory must be at least 256M (Node needs room in the guest), got '${o.memory}'`);
+      // Stopped while it works (Ctrl-C): what was made so far goes, unless --keep.
+      const abort = (signal: NodeJS.Signals) => {
+        if (!o.keep) vmDestroy(o.name);
+        console.error(`\nnaplus vm up: ${signal}${o.keep ? '; leaving what was made (--keep)' : ', removed what was made'}`);
+        process.exit(130);
+      };
+      process.once('SIGINT', abort).once('SIGTERM', abort);
       const state = await vmUp({
         name: o.name, hosts: count(o.hosts, '--hosts', 8), guestsPerHost: count(o.guestsPerHost, '--guests-per-host', 8), memoryMiB: Math.floor(memory / (1 << 20)),
         regionBytes: parseSize(o.size, '--size'), accel: o.accel, bootTimeoutMs: count(o.bootTimeout, '--boot-timeout', 3600) * 1000,

@@ -136,7 +136,7 @@ export async function vmUp(opts: VmUpOptions): Promise<VmState> {
     let t0 = Date.now();
     say('Guest image (kernel and initramfs, built once from Debian packages):');
     state.image = ensureImage(say);
-    say(`  ${state.image.kernelPackage}, ready after ${seconds(Date.now() - t0)}`);
+    say(`  ${state.image.kernelPackage}${Date.now() - t0 < 1000 ? ' (cached)' : `, built in ${seconds(Date.now() - t0)}`}, in ${path.dirname(state.image.initrd)}`);
     fs.writeFileSync(path.join(state.share, 'agent.secret'), crypto.randomBytes(32).toString('hex'), { mode: 0o600 });
     const regions: RegionSpec[] = [{ name: 'data', size: opts.regionBytes, placement: 'block' }];
     const segmentBytes = pow2(Math.max(1 << 20, segmentBytesNeeded(state, regions)));
