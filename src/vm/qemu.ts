@@ -11,6 +11,8 @@
 //   tsc=reliable: under TCG the kernel's clocksource watchdog finds the TSC "unstable" and
 //     falls back to the emulated HPET, where every clock read (Node makes many) costs
 //     ~50 µs instead of ~10 µs; QEMU's TSC follows the host's clock, so it is reliable.
+//   no_timer_check: on a busy machine an emulated CPU can miss the early IO-APIC timer
+//     check's window, and the kernel then panics ("IO-APIC + timer doesn't work!").
 import type { Accel } from './host.js';
 import { ROOT_TAG, SHARE_TAG, guestKernelArgs, type GuestParams } from './guest-init.js';
 
@@ -39,7 +41,7 @@ export function qemuArgs(g: QemuGuest): string[] {
     '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
     '-kernel', g.kernel,
     '-initrd', g.initrd,
-    '-append', ['console=ttyS0', 'quiet', 'panic=-1', 'tsc=reliable', ...guestKernelArgs(g)].join(' '),
+    '-append', ['console=ttyS0', 'quiet', 'panic=-1', 'tsc=reliable', 'no_timer_check', ...guestKernelArgs(g)].join(' '),
     '-serial', `file:${g.consoleLog}`,
     '-object', `memory-backend-file,id=segment,size=${g.segmentBytes},share=on,mem-path=${g.segmentFile}`,
     '-device', 'ivshmem-plain,memdev=segment,addr=0x05',
