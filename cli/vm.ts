@@ -9,7 +9,7 @@ import { DEFAULT_GUEST_SOCKETS, vmDestroy, vmDown, vmUp } from '../src/vm/cluste
 import { guestNodeStats } from '../src/vm/guest-nodes.js';
 import { INSTALL_COMMAND } from '../src/vm/host.js';
 import { GUEST_BAR } from '../src/vm/qemu.js';
-import { DEFAULT_VM_CLUSTER, agentAddress, ours, readVmState, type VmState } from '../src/vm/state.js';
+import { DEFAULT_VM_CLUSTER, agentAddress, nameFlag, ours, readVmState, type VmState } from '../src/vm/state.js';
 import { formatTable } from '../bench/lib/report.js';
 
 const EXAMPLES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../examples');
@@ -20,7 +20,6 @@ function count(value: string, flag: string, max: number): number {
   return n;
 }
 
-const nameFlag = (name: string) => (name === DEFAULT_VM_CLUSTER ? '' : ` --name ${name}`);
 
 function howToUse(state: VmState): string {
   const n = state.guests.length;

@@ -17,7 +17,7 @@ import { checkHost, type Accel } from './host.js';
 import { ensureImage } from './image.js';
 import { createNetwork, destroyNetwork, guestAddress, namespaceExists, tapName } from './network.js';
 import { qemuArgs } from './qemu.js';
-import { agentAddress, checkClusterName, ours, readVmState, segmentFileOf, stateExists, vmDir, vmNetns, writeVmState, type VmGuest, type VmState } from './state.js';
+import { agentAddress, checkClusterName, logTail, nameFlag, ours, readVmState, segmentFileOf, stateExists, vmDir, vmNetns, writeVmState, type VmGuest, type VmState } from './state.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const AGENT = path.join(here, 'guest-agent.js');
@@ -47,18 +47,6 @@ export const DEFAULT_GUEST_SOCKETS = '/run/naplus';
 const pow2 = (n: number) => 2 ** Math.ceil(Math.log2(n));
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
-/** The last lines of a file, indented, for error messages. */
-export function tail(file: string, lines = 15): string {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch {
-    return `    (${file} is missing)`;
-  }
-  const last = text.replace(/\r/g, '').trimEnd().split('\n').slice(-lines);
-  return last.length && last[0] ? last.map((l) => `    ${l}`).join('\n') : `    (${file} is empty)`;
-}
-
 function plan(opts: VmUpOptions, dir: string): VmState {
   const share = path.join(dir, 'share');
   const hosts = Array.from({ length: opts.hosts }, (_, h) => ({ name: `h${h + 1}`, segmentFile: segmentFileOf(opts.name, h + 1), segmentBytes: 0 }));
@@ -84,11 +72,12 @@ async function waitForGuests(state: VmState, timeoutMs: number, say: (line: stri
   const started = Date.now();
   const pending = new Set(state.guests.map((g) => g.name));
   while (pending.size > 0) {
-    for (const name of [...pending]) {
-      const g = state.guests.find((x) => x.name === name)!;
-      if (!ours(g.pid, state.dir)) {
-        throw new NaplusError('ECHILD', `QEMU of guest ${name} exited during boot. Its QEMU log:\n${tail(path.join(state.dir, `${name}.qemu.log`))}\nIts console:\n${tail(g.consoleLog)}`);
-      }
+    const dead = state.guests.find((g) => pending.has(g.name) && !ours(g.pid, state.dir));
+    if (dead) {
+      throw new NaplusError('ECHILD', `QEMU of guest ${dead.name} exited during boot. Its QEMU log:\n${logTail(path.join(state.dir, `${dead.name}.qemu.log`))}\nIts console:\n${logTail(dead.consoleLog)}`);
+    }
+    // All at once: a guest whose network is not up yet takes seconds to refuse.
+    await Promise.all([...pending].map(async (name) => {
       try {
         await agentRequest(agentAddress(state, name), { op: 'ping' }, 5000);
         pending.delete(name);
@@ -96,7 +85,7 @@ async function waitForGuests(state: VmState, timeoutMs: number, say: (line: stri
       } catch {
         // not yet
       }
-    }
+    }));
     if (pending.size === 0) break;
     if (Date.now() - started > timeoutMs) {
       const late = state.guests.filter((g) => pending.has(g.name));
@@ -105,7 +94,7 @@ async function waitForGuests(state: VmState, timeoutMs: number, say: (line: stri
         'ETIMEDOUT',
         `Guest(s) ${late.map((g) => g.name).join(', ')} did not come up within ${seconds(timeoutMs)}` +
           ` (${state.accel === 'tcg' ? 'TCG emulation on a busy machine is slow: try a larger --boot-timeout' : 'KVM'}${booted ? '; the kernel booted but the agent does not answer' : ''}).\n` +
-          late.map((g) => `Console of ${g.name} (${g.consoleLog}), last lines:\n${tail(g.consoleLog)}`).join('\n'),
+          late.map((g) => `Console of ${g.name} (${g.consoleLog}), last lines:\n${logTail(g.consoleLog)}`).join('\n'),
       );
     }
     await new Promise((r) => setTimeout(r, 500));
@@ -118,7 +107,7 @@ export async function vmUp(opts: VmUpOptions): Promise<VmState> {
   if (stateExists(opts.name)) {
     const old = readVmState(opts.name);
     if (old.guests.some((g) => ours(g.pid, old.dir))) {
-      throw new NaplusError('EEXIST', `Virtual cluster '${opts.name}' is already up; stop it with \`naplus vm down${opts.name === 'vm' ? '' : ` --name ${opts.name}`}\``);
+      throw new NaplusError('EEXIST', `Virtual cluster '${opts.name}' is already up; stop it with \`naplus vm down${nameFlag(opts.name)}\``);
     }
     await vmDown({ name: opts.name, say: () => undefined });
   }
@@ -168,7 +157,7 @@ export async function vmUp(opts: VmUpOptions): Promise<VmState> {
     writeVmState(state);
     return state;
   } catch (err) {
-    if (opts.keep) say(`Leaving what was made so far (--keep); remove it with \`naplus vm down${opts.name === 'vm' ? '' : ` --name ${opts.name}`}\``);
+    if (opts.keep) say(`Leaving what was made so far (--keep); remove it with \`naplus vm down${nameFlag(opts.name)}\``);
     else await vmDown({ name: opts.name, say: () => undefined });
     throw err;
   }

@@ -11,7 +11,7 @@ import { RegionLayout, planSegment } from '../node/layout.js';
 import { waitForLinks, type LinkStats, type RegionSpec } from '../local-cluster.js';
 import { agentRequest } from './agent-client.js';
 import { GUEST_BAR } from './qemu.js';
-import { agentAddress, type VmState } from './state.js';
+import { agentAddress, logTail, type VmState } from './state.js';
 
 const MOUNT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../cli/naplus-mount.js');
 /** The guest's node listens here on the guest's address. */
@@ -79,14 +79,6 @@ export function writeGuestCluster(state: VmState, spec: GuestClusterSpec): Guest
   return { name: spec.name, configPath, socketDir: `/run/naplus-${spec.name}`, logPath: (guest) => path.join(dir, `${guest}.log`) };
 }
 
-function logTail(file: string, lines = 8): string {
-  try {
-    return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
-}
-
 /**
  * Starts naplus-mount in `guest` for `cluster` and resolves with its pid (in the guest)
  * once its control socket answers; rejects with its last log lines if it exits first.
@@ -104,8 +96,8 @@ export async function startGuestNode(state: VmState, guest: string, cluster: Gue
       return pid;
     } catch {
       const { exited } = await agentRequest<{ exited?: { code: number | null; signal: string | null } }>(addr, { op: 'kill', pid, signal: 0 });
-      if (exited) throw new NaplusError('ENODEV', `naplus-mount in guest ${guest} exited with ${exited.code ?? exited.signal}:\n${logTail(log)}`);
-      if (Date.now() > deadline) throw new NaplusError('ETIMEDOUT', `naplus-mount in guest ${guest} did not answer within 120 s:\n${logTail(log)}`);
+      if (exited) throw new NaplusError('ENODEV', `naplus-mount in guest ${guest} exited with ${exited.code ?? exited.signal}:\n${logTail(log, 8)}`);
+      if (Date.now() > deadline) throw new NaplusError('ETIMEDOUT', `naplus-mount in guest ${guest} did not answer within 120 s:\n${logTail(log, 8)}`);
       await new Promise((r) => setTimeout(r, 200));
     }
   }

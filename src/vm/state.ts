@@ -50,6 +50,21 @@ export interface VmState {
   configPath?: string;
 }
 
+/** `--name x` for commands shown to the user, nothing for the default cluster. */
+export const nameFlag = (name: string) => (name === DEFAULT_VM_CLUSTER ? '' : ` --name ${name}`);
+
+/** The last lines of a log file, indented, for error messages. */
+export function logTail(file: string, lines = 15): string {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return `    (${file} is missing)`;
+  }
+  const last = text.replace(/\r/g, '').trimEnd().split('\n').slice(-lines);
+  return last.length && last[0] ? last.map((l) => `    ${l}`).join('\n') : `    (${file} is empty)`;
+}
+
 export function checkClusterName(name: string): string {
   if (!NAME.test(name)) throw new NaplusError('EINVAL', `--name must be 1 to 24 characters of a-z, 0-9 and '-', got '${name}'`);
   return name;
@@ -70,7 +85,7 @@ export function readVmState(name: string): VmState {
   try {
     return JSON.parse(fs.readFileSync(stateFile(name), 'utf8')) as VmState;
   } catch {
-    throw new NaplusError('ENOENT', `No virtual cluster '${name}' is up; start one with \`naplus vm up${name === DEFAULT_VM_CLUSTER ? '' : ` --name ${name}`}\``);
+    throw new NaplusError('ENOENT', `No virtual cluster '${name}' is up; start one with \`naplus vm up${nameFlag(name)}\``);
   }
 }
 
