@@ -24,6 +24,7 @@ let agent: ChildProcess;
 let gateway: ChildProcess;
 let port = 0;
 let addr: AgentAddress;
+const AUTH_TIMEOUT_MS = 1000;
 
 function firstLine(child: ChildProcess, stream: 'stdout' | 'stderr', pattern: RegExp): Promise<RegExpExecArray> {
   return new Promise((resolve, reject) => {
@@ -37,7 +38,7 @@ function firstLine(child: ChildProcess, stream: 'stdout' | 'stderr', pattern: Re
 }
 
 test.before(async () => {
-  agent = spawn(process.execPath, [path.join(VM, 'guest-agent.js'), '--name', 't1', '--share', dir, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  agent = spawn(process.execPath, [path.join(VM, 'guest-agent.js'), '--name', 't1', '--share', dir, '--listen', '127.0.0.1:0', '--auth-timeout-ms', String(AUTH_TIMEOUT_MS)], { stdio: ['ignore', 'pipe', 'inherit'] });
   port = Number((await firstLine(agent, 'stdout', /listening on port (\d+)/))[1]);
   gateway = spawn(process.execPath, [path.join(VM, 'gateway.js'), path.join(dir, 'agents'), `g1=127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
   await firstLine(gateway, 'stderr', /reachable/);
@@ -132,23 +133,44 @@ test('control: a socket dir with no node is an error that says so', async () => 
   assert.match(err?.message ?? '', /No Naplus node answers at/);
 });
 
-/** Opens a raw TCP connection to the agent and returns its hello nonce and what it answers to `frames`. */
-async function raw(frames: (nonce: Buffer) => Buffer[]): Promise<string> {
+/**
+ * Opens a raw TCP connection to the agent, sends `frames` (made from the hello's
+ * nonce) once the hello is in, and returns what the agent answers before it closes.
+ * `onHello` runs before the frames go.
+ */
+async function raw(frames: (nonce: Buffer) => Buffer[], onHello: () => Promise<void> = async () => undefined): Promise<string> {
   const socket = net.connect(port, '127.0.0.1');
   const received: Buffer[] = [];
   let sent = false;
-  socket.on('data', (d) => {
+  socket.on('data', async (d) => {
     received.push(d);
-    if (!sent) {
+    if (!sent && Buffer.concat(received).length >= 5 + 32) {
       sent = true;
-      const all = Buffer.concat(received);
-      for (const f of frames(all.subarray(5, 5 + 32))) socket.write(f);
+      await onHello();
+      for (const f of frames(Buffer.concat(received).subarray(5, 5 + 32))) socket.write(f);
     }
   });
   socket.on('error', () => undefined);
   await new Promise((r) => socket.once('close', r));
   return Buffer.concat(received).subarray(5 + 32).toString('latin1');
 }
+
+test('a request that arrived while the agent was stopped past its timeout is still served', async () => {
+  let stopped!: () => void;
+  const whenStopped = new Promise<void>((r) => (stopped = r));
+  const answer = raw((nonce) => [encodeFrame(Frame.Request, { op: 'ping', proof: proofOf(Buffer.from(secret), nonce) })], async () => {
+    agent.kill('SIGSTOP'); // a starved guest: the request arrives, the timer expires, nothing runs
+    stopped();
+  });
+  await whenStopped;
+  await new Promise((r) => setTimeout(r, AUTH_TIMEOUT_MS * 1.5));
+  agent.kill('SIGCONT');
+  assert.match(await answer, /"name":"t1"/);
+});
+
+test('a connection that sends nothing is closed after the timeout', async () => {
+  assert.match(await raw(() => []), /no request within 1 s/);
+});
 
 test('clients without the secret, garbage and oversized frames are refused; the agent keeps serving', async () => {
   const wrong = await raw((nonce) => [encodeFrame(Frame.Request, { op: 'exec', argv: ['touch', path.join(dir, 'pwned')], proof: proofOf(Buffer.from('not the secret'), nonce) })]);

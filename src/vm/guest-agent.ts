@@ -5,7 +5,7 @@
 // Every client is treated as hostile until it proves it holds the agent secret, which
 // the host writes into the cluster's share; a client that goes away takes its command
 // with it (the command's whole process group is killed).
-//   node guest-agent.js --name g1 --share /tmp/naplus-vm-<cluster>/share [--listen 0.0.0.0:7199]
+//   node guest-agent.js --name g1 --share /tmp/naplus-vm-<cluster>/share [--listen 0.0.0.0:7199] [--auth-timeout-ms 10000]
 import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -16,11 +16,14 @@ import { parseArgs } from 'node:util';
 import { controlRequest } from '../control-client.js';
 import { AGENT_PORT, Frame, MAX_FRAME, encodeFrame, jsonBody, proofMatches, readFrames, type AgentRequest, type ExitStatus } from './agent-protocol.js';
 
-const AUTH_TIMEOUT_MS = 10_000;
 /** What a command sees unless the request sets it: a root shell's usual environment. */
 const BASE_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', LANG: 'C.UTF-8' };
 
-const { values } = parseArgs({ options: { name: { type: 'string' }, share: { type: 'string' }, listen: { type: 'string', default: `0.0.0.0:${AGENT_PORT}` } } });
+const { values } = parseArgs({
+  options: { name: { type: 'string' }, share: { type: 'string' }, listen: { type: 'string', default: `0.0.0.0:${AGENT_PORT}` }, 'auth-timeout-ms': { type: 'string', default: '10000' } },
+});
+/** How long a connection may stay without a valid request. */
+const AUTH_TIMEOUT_MS = Number(values['auth-timeout-ms']);
 const name = values.name ?? os.hostname();
 const say = (line: string) => console.log(`naplus-agent ${name}: ${line}`);
 if (!values.share) throw new Error('guest-agent: --share <dir> is required');
@@ -191,7 +194,9 @@ function serve(socket: net.Socket): void {
     say(`refused ${peer}: ${reason}`);
     reply({ error: reason });
   };
-  const timer = setTimeout(() => refuse(`no request within ${AUTH_TIMEOUT_MS / 1000} s`), AUTH_TIMEOUT_MS);
+  // Checked after the I/O of the same loop turn: when a starved guest gets the CPU back,
+  // the expired timer runs before the request that arrived meanwhile is read.
+  const timer = setTimeout(() => setImmediate(() => authenticated || refuse(`no request within ${AUTH_TIMEOUT_MS / 1000} s`)), AUTH_TIMEOUT_MS);
   socket.on('error', () => undefined); // a reset is the same as a close here
   socket.on('close', () => {
     clearTimeout(timer);

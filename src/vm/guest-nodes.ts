@@ -90,16 +90,22 @@ export async function startGuestNode(state: VmState, guest: string, cluster: Gue
   const argv = [process.execPath, MOUNT, '--cluster', cluster.configPath, '--node', String(g.nodeId), '--socket-dir', socketDir, ...extraArgs];
   const { pid } = await agentRequest<{ pid: number }>(addr, { op: 'spawn', argv, log });
   const deadline = Date.now() + 120_000;
-  for (;;) {
-    try {
-      await agentRequest(addr, { op: 'control', socketDir, method: 'stats' });
-      return pid;
-    } catch {
-      const { exited } = await agentRequest<{ exited?: { code: number | null; signal: string | null } }>(addr, { op: 'kill', pid, signal: 0 });
-      if (exited) throw new NaplusError('ENODEV', `naplus-mount in guest ${guest} exited with ${exited.code ?? exited.signal}:\n${logTail(log, 8)}`);
-      if (Date.now() > deadline) throw new NaplusError('ETIMEDOUT', `naplus-mount in guest ${guest} did not answer within 120 s:\n${logTail(log, 8)}`);
-      await new Promise((r) => setTimeout(r, 200));
+  try {
+    for (;;) {
+      try {
+        await agentRequest(addr, { op: 'control', socketDir, method: 'stats' });
+        return pid;
+      } catch {
+        const { exited } = await agentRequest<{ exited?: { code: number | null; signal: string | null } }>(addr, { op: 'kill', pid, signal: 0 });
+        if (exited) throw new NaplusError('ENODEV', `naplus-mount in guest ${guest} exited with ${exited.code ?? exited.signal}:\n${logTail(log, 8)}`);
+        if (Date.now() > deadline) throw new NaplusError('ETIMEDOUT', `naplus-mount in guest ${guest} did not answer within 120 s:\n${logTail(log, 8)}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
     }
+  } catch (err) {
+    // A node that did not come up is not left running: nobody would know its pid.
+    await agentRequest(addr, { op: 'kill', pid, signal: 'SIGKILL', wait: true }).catch(() => undefined);
+    throw err;
   }
 }
 

@@ -87,8 +87,17 @@ export async function makeGuestCluster(opts: ClusterOptions & { mapping?: BarMap
     },
   };
   if (opts.start !== false) {
-    await Promise.all(state.guests.map((g) => c.start(g.nodeId)));
-    await c.linked();
+    try {
+      // Settled, not all: a node still starting when another fails would format the
+      // segments after the next cluster zeroed them.
+      const started = await Promise.allSettled(state.guests.map((g) => c.start(g.nodeId)));
+      const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+      if (failed) throw failed.reason;
+      await c.linked();
+    } catch (err) {
+      await c.close();
+      throw err;
+    }
   }
   return c;
 }
