@@ -39,7 +39,7 @@ const isStringArray = (v: unknown, max: number): v is string[] =>
 const isEnv = (v: unknown): v is Record<string, string> =>
   typeof v === 'object' && v !== null && !Array.isArray(v) && Object.entries(v).every(([k, s]) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) && typeof s === 'string' && !s.includes('\0'));
 const isAbsolute = (v: unknown): v is string => typeof v === 'string' && path.isAbsolute(v) && !v.includes('\0') && v.length < 4096;
-const isSignal = (v: unknown): v is NodeJS.Signals => typeof v === 'string' && v in os.constants.signals;
+const isSignal = (v: unknown): v is NodeJS.Signals => typeof v === 'string' && Object.hasOwn(os.constants.signals, v);
 
 /** The request if every field is what its op needs, else why not. */
 function checkRequest(r: Record<string, unknown>): AgentRequest | string {
