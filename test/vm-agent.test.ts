@@ -109,8 +109,9 @@ test('spawn outlives its request; kill with wait reports how it ended; unknown p
   const log = path.join(dir, 'spawned.log');
   const { pid } = await agentRequest<{ pid: number }>(addr, { op: 'spawn', argv: ['sh', '-c', 'echo started; exec sleep 60'], log });
   assert.equal(await agentRequest(addr, { op: 'kill', pid, signal: 0 }), { running: true });
+  // Its output goes to the log: once it is there, the command runs `sleep`.
+  while (!fs.readFileSync(log, 'utf8').includes('started')) await new Promise((r) => setTimeout(r, 10));
   assert.equal(await agentRequest(addr, { op: 'kill', pid, signal: 'SIGTERM', wait: true }), { exited: { code: null, signal: 'SIGTERM' } });
-  assert.match(fs.readFileSync(log, 'utf8'), /started/);
   const err = await agentRequest(addr, { op: 'kill', pid: process.pid, signal: 'SIGKILL' }).then(() => undefined, (e: Error) => e);
   assert.match(err?.message ?? '', /no command started by this agent has pid/);
 });

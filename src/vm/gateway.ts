@@ -21,12 +21,10 @@ for (const spec of guests) {
   fs.rmSync(socketPath, { force: true });
   net.createServer((client) => {
     const agent = net.connect(Number(port ?? AGENT_PORT), address);
-    const drop = () => {
-      client.destroy();
-      agent.destroy();
-    };
-    client.on('error', drop).on('close', drop);
-    agent.on('error', drop).on('close', drop);
+    // An end travels through the pipes after the bytes before it (the agent's last frame
+    // and its close arrive together); only an error cuts the other side off at once.
+    client.on('error', () => agent.destroy());
+    agent.on('error', () => client.destroy());
     client.pipe(agent);
     agent.pipe(client);
   }).listen(socketPath);
