@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { writeDocs } from './lib/docs.js';
 import { printResult, type Bench, type BenchResult } from './lib/report.js';
 
-const ALL = ['fault-path', 'transport', 'dsm', 'apps'];
+const ALL = ['fault-path', 'transport', 'dsm', 'apps', 'vm'];
 
 const USAGE = `Usage: npm run bench -- [${ALL.join('|')} ...] [--json] [--quick] [--hosts H] [--nodes-per-host N] [--write-docs]
 

@@ -7,6 +7,7 @@ import { checkClusterName } from './cluster-state.js';
 import { statsCommand } from './stats.js';
 import { demo } from './demo.js';
 import { VERSION, runCommand } from './args.js';
+import { vmCommand } from './vm.js';
 
 const program = new Command()
   .name('naplus')
@@ -105,5 +106,7 @@ Examples:
   npx naplus demo --n 512 --svg faults.svg
   npx naplus demo --hosts 1 --nodes-per-host 1 --keep`)
   .action(demo);
+
+program.addCommand(vmCommand());
 
 runCommand('naplus', program);

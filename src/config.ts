@@ -211,11 +211,11 @@ function pemFile(o: Record<string, unknown>, key: 'key' | 'cert' | 'ca', file: s
   return p;
 }
 
-function unique<T>(items: T[], key: (t: T) => string | number, what: string): void {
+function unique<T>(items: T[], key: (t: T) => string | number, what: string, remedy = ''): void {
   const seen = new Set<string | number>();
   for (const item of items) {
     const k = key(item);
-    if (seen.has(k)) throw new NaplusError('ECONFIG', `${what} ${JSON.stringify(k)} appears more than once`);
+    if (seen.has(k)) throw new NaplusError('ECONFIG', `${what} ${JSON.stringify(k)} appears more than once${remedy}`);
     seen.add(k);
   }
 }
@@ -251,6 +251,11 @@ function checkListenConflicts(nodes: Array<NodeConfig & { field: string }>): voi
       );
     }
   }
+}
+
+/** True for a segment path under /sys: a PCI BAR, which each (virtual) machine has its own of. */
+export function isDevicePath(segmentPath: string): boolean {
+  return path.resolve(segmentPath).startsWith('/sys/');
 }
 
 /** Validates a parsed cluster file; `file` anchors relative paths and error messages. */
@@ -308,7 +313,11 @@ function parseCluster(raw: unknown, file: string): ClusterConfig {
   });
   const nodes = hosts.flatMap((h) => h.nodes);
   unique(hosts, (h) => h.name, 'host name');
-  unique(hosts, (h) => h.segment.path, 'segment path');
+  // A path under /sys names a device of the machine that opens it (in a guest, its own
+  // ivshmem BAR), so several hosts may give the same one; a file path given by two
+  // hosts would be one file for both whenever their nodes share a machine.
+  unique(hosts.filter((h) => !isDevicePath(h.segment.path)), (h) => path.resolve(h.segment.path), 'segment path',
+    ': give each host a file of its own (only a device path under /sys, a guest\'s ivshmem BAR, may repeat)');
   unique(nodes, (n) => n.id, 'node id');
   checkListenConflicts(listenFields);
   unique(regions, (r) => r.name, 'region name');

@@ -154,16 +154,25 @@ export async function startNode(
   return { id, pid: child.pid!, process: child, logPath, log: () => readLog(logPath), exited };
 }
 
+/** What waitForLinks reads of a node's `stats`. */
+export interface LinkStats {
+  node: number;
+  peers: Record<string, { up: boolean; lastFailure?: string }>;
+}
+
 /**
- * Resolves once every node (by socket directory) has its links to all the others up;
- * rejects after `timeoutMs` naming the links still down.
+ * Resolves once every node (by socket directory, or whatever `stats` takes to reach
+ * one) has its links to all the others up; rejects after `timeoutMs` naming the links
+ * still down.
  */
-export async function waitForLinks(socketDirs: string[], timeoutMs = 15_000): Promise<void> {
+export async function waitForLinks<T = string>(
+  nodes: T[], timeoutMs = 15_000, stats: (node: T) => Promise<LinkStats> = (dir) => controlRequest<LinkStats>(String(dir), 'stats'),
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const down: string[] = [];
-    for (const dir of socketDirs) {
-      const s = await controlRequest<{ node: number; peers: Record<string, { up: boolean; lastFailure?: string }> }>(dir, 'stats');
+    for (const node of nodes) {
+      const s = await stats(node);
       for (const [peer, p] of Object.entries(s.peers)) if (!p.up) down.push(`node ${s.node} to node ${peer}${p.lastFailure ? ` (${p.lastFailure})` : ''}`);
     }
     if (down.length === 0) return;

@@ -98,8 +98,10 @@ export async function makeCluster(opts: ClusterOptions): Promise<TestCluster> {
   return cluster;
 }
 
-export async function startApp(socketDir: string, region: string): Promise<TestApp> {
-  const child = spawn(process.execPath, [APP, region, socketDir], { stdio: ['pipe', 'pipe', 'inherit'] });
+/** Starts the scriptable app; `launch` may wrap its command line (to run it in a guest). */
+export async function startApp(socketDir: string, region: string, launch: (argv: string[]) => string[] = (argv) => argv): Promise<TestApp> {
+  const [cmd, ...args] = launch([process.execPath, APP, region, socketDir]);
+  const child = spawn(cmd!, args, { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = readline.createInterface({ input: child.stdout! });
   let onHello: (v: Record<string, any>) => void;
   const helloLine = new Promise<Record<string, any>>((resolve) => (onHello = resolve));

@@ -1,18 +1,32 @@
 // The cross-host suite: two simulated hosts x two nodes (each host its own /dev/shm
 // segment), apps on every node, one memory. Run over loopback and again with each host
-// in its own network namespace (dsm-cross-host*.test.ts).
+// in its own network namespace (dsm-cross-host*.test.ts), and in real QEMU guests
+// (test/vm/cross-host.vmtest.ts).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { makeCluster, type ClusterOptions, type TestApp } from './cluster.js';
+import { makeCluster, type ClusterOptions, type TestApp, type TestCluster } from './cluster.js';
 
 const MiB = 1 << 20;
-const PAGES = (4 * MiB) / 4096;
-/** With 'block' placement node n homes the n-th quarter of the region. */
-const quarter = (node: number) => ({ from: ((node - 1) * PAGES) / 4, to: (node * PAGES) / 4 });
 
-export function crossHostSuite(label: string, extra: () => Partial<ClusterOptions>): void {
+/** What the suite needs of a cluster: makeCluster's, or one whose nodes run in real guests. */
+export type SuiteCluster = Pick<TestCluster, 'stopNode' | 'app' | 'linked' | 'nodeLog' | 'close'> & { start(id: number): Promise<unknown> };
+
+/** For nodes that run far slower than on this machine (TCG guests, where a fault costs milliseconds). */
+export interface SuiteScale {
+  regionBytes: number;
+  /** Multiplies the time windows of the contention tests and the link timeouts of the node-loss test. */
+  timeScale: number;
+}
+
+export function crossHostSuite(
+  label: string, extra: () => Partial<ClusterOptions>,
+  make: (o: ClusterOptions) => Promise<SuiteCluster> = makeCluster, { regionBytes, timeScale }: SuiteScale = { regionBytes: 4 * MiB, timeScale: 1 },
+): void {
+  const pages = regionBytes / 4096;
+  /** With 'block' placement node n homes the n-th quarter of the region. */
+  const quarter = (node: number) => ({ from: ((node - 1) * pages) / 4, to: (node * pages) / 4 });
   const cluster = (o: Partial<ClusterOptions> = {}) =>
-    makeCluster({ hosts: 2, nodesPerHost: 2, regions: [{ name: 'data', size: 4 * MiB }], ...extra(), ...o });
+    make({ hosts: 2, nodesPerHost: 2, regions: [{ name: 'data', size: regionBytes }], ...extra(), ...o });
   const appsOn = (c: Awaited<ReturnType<typeof cluster>>) => Promise.all([1, 2, 3, 4].map((id) => c.app(id, 'data')));
 
   test(`${label}: disjoint writes on every node, then every node reads everything`, async () => {
@@ -41,7 +55,7 @@ export function crossHostSuite(label: string, extra: () => Partial<ClusterOption
     try {
       const apps = await appsOn(c);
       // Eight counters on one page, every app adding to all of them for the same second.
-      const counts = await Promise.all(apps.map((a) => a.cmd({ op: 'add-u32-for', index: 0, spread: 8, ms: 1000 })));
+      const counts = await Promise.all(apps.map((a) => a.cmd({ op: 'add-u32-for', index: 0, spread: 8, ms: 1000 * timeScale })));
       const total = counts.reduce((s, r) => s + r.count, 0);
       for (const a of apps) {
         let sum = 0;
@@ -60,7 +74,7 @@ export function crossHostSuite(label: string, extra: () => Partial<ClusterOption
     try {
       const apps = await appsOn(c);
       // Word i is app i's alone; the page holding all four bounces between the nodes.
-      const counts = await Promise.all(apps.map((a, i) => a.cmd({ op: 'inc-u32-for', index: 1024 + i, ms: 1000 })));
+      const counts = await Promise.all(apps.map((a, i) => a.cmd({ op: 'inc-u32-for', index: 1024 + i, ms: 1000 * timeScale })));
       for (const a of apps) {
         for (let i = 0; i < 4; i++) {
           assert.equal(await a.cmd({ op: 'read-u32', index: 1024 + i }), { value: counts[i]!.count }, `word ${i} seen from node ${a.hello.nodeId}`);
@@ -73,7 +87,7 @@ export function crossHostSuite(label: string, extra: () => Partial<ClusterOption
   });
 
   test(`${label}: a node killed mid-run: its pages fail with SIGBUS, the rest keep working, it comes back`, async () => {
-    const c = await cluster({ transport: { heartbeatMs: 100, peerTimeoutMs: 1000 } });
+    const c = await cluster({ transport: { heartbeatMs: 100 * timeScale, peerTimeoutMs: 1000 * timeScale } });
     try {
       const apps = await appsOn(c);
       await Promise.all(apps.map((a, i) => a.cmd({ op: 'write-pattern', seed: 10 + i, ...quarter(i + 1) })));
