@@ -315,6 +315,7 @@ export class Simulation {
     this.dirtyAt(this.nodes.get(b)!, a, incident);
     this.net.sever(b, a, incident);
     this.net.queue(a, b).push({ kind: 'down', orderly: false });
+    this.net.unsever(a, b); // a hears now, as if its own down arrived (one on its way may have been drained)
     this.nodes.get(a)!.endpoint.receive(b, { kind: 'down', orderly: false });
     this.heardDown(a, b, false);
   }
