@@ -308,13 +308,16 @@ export class Simulation {
   private dropSession(a: number, b: number, reason: string): void {
     this.result.drops++;
     this.say(`node ${a} drops its session with node ${b}: ${reason}`);
-    const incident = this.ledger.openIncident([`${a}<${b}`, `${b}<${a}`]);
-    this.net.cut(a, b, incident);
+    const alive = this.nodes.has(b); // b may have died already, unbeknown to a
+    const incident = this.ledger.openIncident(alive ? [`${a}<${b}`, `${b}<${a}`] : [`${a}<${b}`]);
     this.net.drain(b, a, incident); // a is done with the session: nothing more of it reaches a
     this.dirtyAt(this.nodes.get(a)!, b, incident);
-    this.dirtyAt(this.nodes.get(b)!, a, incident);
-    this.net.sever(b, a, incident);
-    this.net.queue(a, b).push({ kind: 'down', orderly: false });
+    if (alive) {
+      this.net.cut(a, b, incident);
+      this.dirtyAt(this.nodes.get(b)!, a, incident);
+      this.net.sever(b, a, incident);
+      this.net.queue(a, b).push({ kind: 'down', orderly: false });
+    }
     this.net.unsever(a, b); // a hears now, as if its own down arrived (one on its way may have been drained)
     this.nodes.get(a)!.endpoint.receive(b, { kind: 'down', orderly: false });
     this.heardDown(a, b, false);
