@@ -113,6 +113,17 @@ export class Checker {
     return best?.kind ?? 'none';
   }
 
+  /**
+   * When the last fault that began within [from, to] began (else `from`): a wait that a
+   * second failure interrupted is judged from that failure on, since each failure may
+   * legitimately hold an access up for the bound.
+   */
+  lastFaultStart(from: number, to: number): number {
+    let last = from;
+    for (const f of this.faults) if (f.start > last && f.start <= to) last = f.start;
+    return last;
+  }
+
   /** Faults whose windows overlap `t`. */
   private activeAt(t: number): FaultWindow[] {
     return this.faults.filter((f) => f.start <= t && (f.end ?? Infinity) + this.settleMs >= t);

@@ -353,11 +353,16 @@ export class Workload implements EnvListener {
     return last;
   }
 
-  /** A single access that waited longer than the bound (its node's stops not counted) is a hang. */
+  /**
+   * A single access that waited longer than the bound is a hang: counted from the last
+   * fault that began while it waited (each may hold it up for the bound), its own node's
+   * stops not counted.
+   */
   private slowAccess(app: App, slowest: Slowest): void {
     const { env, checker, hangMs } = this.o;
     const to = slowest.at + slowest.ms;
-    const waited = slowest.ms - env.stoppedWithin(app.node, slowest.at, to);
+    const from = checker.lastFaultStart(slowest.at, to);
+    const waited = to - from - env.stoppedWithin(app.node, from, to);
     if (waited <= hangMs) return;
     checker.hang(to, slowest.at, `app ${app.id} (pid ${app.proc.pid}, writer ${app.position}) on node ${app.node}: one load or store waited ${waited} ms, more than ${hangMs} ms`);
     this.o.log(`hang: app ${app.id} on node ${app.node}: one access waited ${waited} ms`);
