@@ -8,7 +8,7 @@
 //     { "name": "h1", "segment": { "path": "/dev/shm/naplus-demo-h1", "size": "80M" },
 //       "nodes": [ { "id": 1, "listen": "127.0.0.1:7101" } ] }
 //   ],
-//   "regions": [ { "name": "data", "size": "64M", "pageSize": 4096, "placement": "block" } ]
+//   "regions": [ { "name": "data", "size": "64M", "pageSize": 4096, "placement": "block", "consistency": "sequential" } ]
 // }
 import fs from 'node:fs';
 import path from 'node:path';
@@ -16,6 +16,7 @@ import { NaplusError } from './errors.js';
 import type { CompressMode } from './transport/index.js';
 
 export type Placement = 'block' | 'interleave' | 'first-touch';
+export type Consistency = 'sequential' | 'release';
 
 export interface NodeConfig {
   id: number;
@@ -34,6 +35,8 @@ export interface RegionConfig {
   size: number;
   pageSize: number;
   placement: Placement;
+  /** The region's page protocol: 'sequential' (MSI, the default) or 'release' (home-based lazy release consistency). */
+  consistency: Consistency;
 }
 
 /** Options of the links between nodes (the cluster file's optional "transport"). */
@@ -58,6 +61,7 @@ export interface ClusterConfig {
 }
 
 const PLACEMENTS: Placement[] = ['block', 'interleave', 'first-touch'];
+const CONSISTENCIES: Consistency[] = ['sequential', 'release'];
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const UNITS: Record<string, number> = { '': 1, K: 1 << 10, M: 1 << 20, G: 1 << 30, T: 2 ** 40 };
 
@@ -179,7 +183,9 @@ export function validateConfig(raw: unknown, file: string): ClusterConfig {
     if (size % pageSize !== 0) throw bad(`${field}.size`, `a multiple of the page size (${pageSize})`, region.size);
     const placement = (region.placement ?? 'block') as Placement;
     if (!PLACEMENTS.includes(placement)) throw bad(`${field}.placement`, `one of ${PLACEMENTS.join(', ')}`, region.placement);
-    return { name: str(region, 'name', field, NAME), size, pageSize, placement };
+    const consistency = (region.consistency ?? 'sequential') as Consistency;
+    if (!CONSISTENCIES.includes(consistency)) throw bad(`${field}.consistency`, `one of ${CONSISTENCIES.join(', ')}`, region.consistency);
+    return { name: str(region, 'name', field, NAME), size, pageSize, placement, consistency };
   });
   const nodes = hosts.flatMap((h) => h.nodes);
   unique(hosts, (h) => h.name, 'host name');

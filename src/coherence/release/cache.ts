@@ -1,0 +1,657 @@
+// The cache side of a release-consistent region on one node: this node's copy of each
+// page, the twins of the pages its apps write, the diffs on their way home, and what the
+// node knows of pages' versions (its write notices).
+//
+// States: Invalid; ReadOnly (a copy, write-protected in the apps); Writable (a copy the
+// apps write, with a twin: the page as it was after the last release, or when the page
+// arrived). A write fault on a ReadOnly page makes the twin here, with no message; a fault
+// on an Invalid page fetches it: straight from the segment when its home shares this host,
+// from its home otherwise. Each copy remembers the version it is (`have`).
+//
+// Rules that keep it correct:
+// - A release (unlock, barrier arrival, flush) diffs every Writable page against its twin
+//   and sends the diff to the page's home; it is done once every diff this node sent so
+//   far is in its master copy (Diffed). So what an app wrote before a synchronization
+//   survives the loss of this node, as in sequential mode. A page written since its last
+//   release stays Writable with the diffed copy as its new twin: the next write costs no
+//   fault (a write-protect fault per page per barrier dominated a Jacobi sweep); a page
+//   not written since goes back to ReadOnly.
+// - Write permission is taken from the apps (protect) before a copy that is then dropped
+//   is diffed, so no store lands between the diff and the drop.
+// - Acquires (a lock granted, a barrier passed) bring write notices; every copy older
+//   than its page's notice is dropped (a Writable one sends its diff first), so the next
+//   access fetches a master copy that has the notified writes. Copies that no notice
+//   touches stay, however old: a data-race-free program reads nothing it did not
+//   synchronize for.
+// - A fetched copy older than a notice already heard (the answer crossed the acquire) is
+//   fetched again. A copy straight from the segment is never older: a notice exists only
+//   once its diff is in the master copy. But a page with a diff of ours on its way home
+//   comes from the home (the Fetch follows the diff on the link), not the segment.
+// - Diffs and their answers are matched in order, per home (links are FIFO). A diff
+//   without an answer when its home went down is kept and sent again when the home is
+//   back: the home may take it in twice, which changes nothing, because no write of
+//   another node to those words can come between (that writer would have had to acquire
+//   after this node's release, which has not completed). Once a release that covers a
+//   diff has failed (a home unreachable past the grace time), the lock it was for passes
+//   on anyway, so that diff is never sent again: unsent, or unanswered when its link
+//   goes, it is dropped and the page it came from is lost here (apps get SIGBUS).
+//   Sending it later could put old words over a newer holder's. A dropped diff that was
+//   sent may have got in all the same, making the master copy a version nobody was told
+//   of: the next release asks the home that version (Stat) and carries it as a notice,
+//   so that no acquirer keeps a copy that misses it while others see it.
+// - A home that restarts loses nothing it confirmed (master copies and versions are in
+//   its segment), so copies and twins stay across it.
+import { Flag, Op, type Access, type AtomicDoneFn, type AtomicRequest, type CacheMemory, type Clock, type Completion, type Homes, type Msg, type Topology, type VersionStore, type Wire } from '../protocol.js';
+import type { Logger } from '../../log.js';
+import type { FaultSource } from '../../trace/fault-event.js';
+import { makeDiff, WHOLE } from './diff.js';
+import { VersionLog, Watermarks } from './notices.js';
+import { decodeResult, encodeAtomic } from './atomics.js';
+import { Parking } from './parking.js';
+
+export const enum PageState {
+  Invalid = 0,
+  ReadOnly = 1,
+  Writable = 2,
+}
+
+/** A diff on its way to its home, kept until the home confirms it. */
+interface Outgoing {
+  page: number;
+  /** Its number among the diffs sent to that home. */
+  seq: number;
+  msg: Msg;
+  /** The copy it was made from (see copyGen). */
+  copy: number;
+  /** Sent in the current session of the link to its home. */
+  sent: boolean;
+  /** A release that covers it failed: it may be sent once, never again (see the header). */
+  final: boolean;
+  /** It was sent at least once (it may have got in). */
+  tried: boolean;
+}
+
+/** A synchronization waiting for the diffs it covers to be in their master copies. */
+interface Release {
+  /** Per home: the last diff sent there that this release waits for. */
+  need: Map<number, number>;
+  /** Pages whose version it waits to learn (see `unsure`). */
+  unsure: Set<number>;
+  done: Completion;
+}
+
+interface PendingAtomic {
+  home: number;
+  msg: Msg;
+  sent: boolean;
+  done: AtomicDoneFn;
+}
+
+export interface ReleaseCacheCounters {
+  twins: number;
+  diffs: number;
+  diffBytes: number;
+  /** Copies dropped because a write notice made them stale. */
+  invalidations: number;
+  /** Copies fetched again: the first answer was older than a notice heard meanwhile. */
+  refetches: number;
+  /** Pages whose writes were lost here (a home given up on, a lock lost). */
+  lostPages: number;
+  /** Faults failed because the page's home stayed unreachable. */
+  failedPages: number;
+  /** Diffs confirmed in their master copies. */
+  cleaned: number;
+}
+
+export class ReleaseCache {
+  readonly state: Uint8Array;
+  /** The version each copy is (valid while the page is not Invalid). */
+  readonly have: Uint32Array;
+  /** Bumped whenever a page arrives: tells a copy from a later one. */
+  private readonly copyGen: Uint32Array;
+  private readonly fetching: Uint8Array;
+  private readonly wantWrite: Uint8Array;
+  /** Diffs of each page sent and not confirmed yet. */
+  private readonly inflight: Uint32Array;
+  private readonly twins = new Map<number, Uint8Array>();
+  /** What this node knows of pages' versions: its own diffs' and those acquires brought. */
+  readonly known: VersionLog;
+  /** Per lock or barrier home: what it has been told of `known`. */
+  private readonly told: Watermarks;
+  private readonly outboxes = new Map<number, Outgoing[]>();
+  private readonly sentSeq = new Map<number, number>();
+  private readonly confirmedSeq = new Map<number, number>();
+  private releases: Release[] = [];
+  /** Homes a release waits for while they are down, with the token of the grace timer. */
+  private readonly graceTimers = new Map<number, object>();
+  /** Fetches waiting for their home to be reachable. */
+  private readonly parking: Parking;
+  /** Pages (→ their home) a dropped diff of ours may have changed: their version is asked before a release completes. */
+  private readonly unsure = new Map<number, number>();
+  private readonly stating = new Set<number>();
+  private readonly atomics = new Map<number, PendingAtomic>();
+  private nextToken = 1;
+  /** Why writes were lost since the last synchronization: the next one fails, saying so. */
+  private losses: string[] = [];
+  private readonly host: string;
+  readonly counters: ReleaseCacheCounters = { twins: 0, diffs: 0, diffBytes: 0, invalidations: 0, refetches: 0, lostPages: 0, failedPages: 0, cleaned: 0 };
+  /** Called when the last diff on its way home is confirmed (a stop waits for this). */
+  onIdle: (() => void) | undefined;
+
+  constructor(
+    private readonly region: number,
+    readonly pages: number,
+    private readonly pageSize: number,
+    private readonly topology: Topology,
+    private readonly wire: Wire,
+    private readonly memory: CacheMemory,
+    private readonly versions: VersionStore,
+    private readonly clock: Clock,
+    private readonly graceMs: number,
+    private readonly log: Logger,
+  ) {
+    this.state = new Uint8Array(pages);
+    this.have = new Uint32Array(pages);
+    this.copyGen = new Uint32Array(pages);
+    this.fetching = new Uint8Array(pages);
+    this.wantWrite = new Uint8Array(pages);
+    this.inflight = new Uint32Array(pages);
+    this.known = new VersionLog(pages);
+    this.told = new Watermarks(this.known);
+    this.host = topology.hostOf(wire.self);
+    this.parking = new Parking(clock, graceMs, (page, home, waited) => this.giveUp(page, `its home, node ${home}, has been unreachable for ${Math.round(waited)} ms`));
+  }
+
+  private get homes(): Homes {
+    return this.topology.homes;
+  }
+
+  private homedWith(page: number): boolean {
+    return this.topology.hostOf(this.homes.homeOf(page)!) === this.host;
+  }
+
+  /** Diffs on their way home (a stop waits for them). */
+  get unconfirmed(): number {
+    let n = 0;
+    for (const q of this.outboxes.values()) n += q.length;
+    return n;
+  }
+
+  permits(page: number, access: Access): boolean {
+    const s = this.state[page]!;
+    return access === 'read' ? s !== PageState.Invalid : s === PageState.Writable;
+  }
+
+  request(page: number, access: Access): void {
+    const s = this.state[page]!;
+    if (access === 'write') {
+      if (s === PageState.Writable) return;
+      if (s === PageState.ReadOnly) {
+        this.makeTwin(page, this.memory.copyOut(page));
+        this.memory.granted(page, { source: 'cache', wireBytes: 0, arrived: false, upgrade: true });
+        return;
+      }
+      this.wantWrite[page] = 1;
+    } else if (s !== PageState.Invalid) {
+      return;
+    }
+    if (this.fetching[page]) return;
+    this.fetching[page] = 1;
+    this.fetch(page);
+  }
+
+  private makeTwin(page: number, twin: Uint8Array): void {
+    this.twins.set(page, twin);
+    this.state[page] = PageState.Writable;
+    this.counters.twins++;
+  }
+
+  private fetch(page: number): void {
+    const home = this.homes.homeOf(page);
+    if (home === undefined) {
+      this.homes.resolve(page, () => this.fetch(page), (reason) => this.giveUp(page, reason));
+      return;
+    }
+    if (this.homedWith(page) && this.inflight[page] === 0) {
+      const version = this.versions.read(page);
+      if (version >= this.known.get(page)) {
+        this.memory.fillFromSegment(page);
+        this.arrive(page, version, 'segment', 0, undefined);
+        return;
+      }
+      this.log('warn', `region #${this.region}: page ${page} is at version ${version} in the segment, older than notice ${this.known.get(page)}; asking its home`);
+    }
+    if (this.wire.isUp(home)) this.toHome(page, Op.Fetch);
+    else this.parking.park(home, page);
+  }
+
+  private toHome(page: number, op: Op): void {
+    this.wire.send(this.homes.homeOf(page)!, { op, flags: 0, region: this.region, page, slot: this.homes.slotOf(page) });
+  }
+
+  private arrive(page: number, version: number, source: FaultSource, wireBytes: number, data: Uint8Array | undefined): void {
+    this.fetching[page] = 0;
+    this.have[page] = version;
+    this.copyGen[page]++;
+    if (this.wantWrite[page]) {
+      this.wantWrite[page] = 0;
+      this.makeTwin(page, data ?? this.memory.copyOut(page));
+    } else {
+      this.state[page] = PageState.ReadOnly;
+    }
+    this.memory.granted(page, { source, wireBytes, arrived: true, upgrade: false });
+  }
+
+  receive(from: number, msg: Msg): void {
+    if (this.homes.homeOf(msg.page) !== from) {
+      this.log('warn', `region #${this.region}: node ${from} sent op ${msg.op} for page ${msg.page}, which it does not home; ignored`);
+      return;
+    }
+    switch (msg.op) {
+      case Op.Page:
+        return this.page(msg);
+      case Op.Diffed:
+        return this.diffed(from, msg);
+      case Op.AtomicDone:
+        return this.atomicDone(msg);
+      case Op.Stated:
+        return this.stated(msg);
+      default:
+        this.log('warn', `region #${this.region}: node ${from} sent op ${msg.op} to a cache; ignored`);
+    }
+  }
+
+  private page(msg: Msg): void {
+    const { page } = msg;
+    if (!this.fetching[page]) {
+      this.log('debug', `region #${this.region}: page ${page} arrived unasked; ignored`);
+      return;
+    }
+    const segment = (msg.flags & Flag.Segment) !== 0;
+    // Copied from the segment now, so at least the version the segment says now.
+    const version = segment ? Math.max(msg.version ?? 0, this.versions.read(page)) : (msg.version ?? 0);
+    if (version < this.known.get(page)) {
+      this.counters.refetches++;
+      this.fetch(page);
+      return;
+    }
+    if (segment) {
+      this.memory.fillFromSegment(page);
+      this.arrive(page, version, 'segment', 0, undefined);
+    } else if (msg.flags & Flag.Data) {
+      this.memory.install(page, msg.data!);
+      this.arrive(page, version, 'remote', msg.wireBytes ?? msg.data!.length, msg.data);
+    } else {
+      this.log('warn', `region #${this.region}: page ${page} arrived without its data; asking again`);
+      this.fetch(page);
+    }
+  }
+
+  // ---- releases ----------------------------------------------------------------------
+
+  /**
+   * Diffs every Writable page home; `done` once every diff sent so far is in its master
+   * copy. It fails if writes were lost since the last one, but does its work all the same:
+   * the lock it is for passes on anyway, and what it covers must be home before.
+   */
+  release(done: Completion): void {
+    const lost = this.losses;
+    this.losses = [];
+    const end: Completion = (err) => done(err ?? (lost.length > 0 ? lost.join('; ') : undefined));
+    for (const page of [...this.twins.keys()]) this.publish(page, true);
+    const need = new Map<number, number>();
+    for (const [home, seq] of this.sentSeq) if (seq > (this.confirmedSeq.get(home) ?? 0)) need.set(home, seq);
+    if (need.size === 0 && this.unsure.size === 0) return end();
+    const r: Release = { need, unsure: new Set(this.unsure.keys()), done: end };
+    this.releases.push(r);
+    for (const page of r.unsure) this.stat(page);
+    for (const home of this.homesOf(r)) if (!this.wire.isUp(home)) this.graceFor(home);
+  }
+
+  /** The homes a release waits for. */
+  private homesOf(r: Release): Set<number> {
+    const homes = new Set(r.need.keys());
+    for (const page of r.unsure) if (this.unsure.has(page)) homes.add(this.unsure.get(page)!);
+    return homes;
+  }
+
+  /** Asks the home of an unsure page its version (once at a time). */
+  private stat(page: number): void {
+    const home = this.unsure.get(page);
+    if (home === undefined || this.stating.has(page) || !this.wire.isUp(home)) return;
+    this.stating.add(page);
+    this.toHome(page, Op.Stat);
+  }
+
+  private stated(msg: Msg): void {
+    if (!this.stating.delete(msg.page)) return;
+    this.unsure.delete(msg.page);
+    this.known.raise(msg.page, msg.version ?? 0);
+    this.settle();
+  }
+
+  /**
+   * Sends `page`'s diff home. `keep`: the page stays Writable with a new twin if it was
+   * written (apps go on writing unhindered: a store that lands during the copy is in the
+   * copy or in the next diff, never lost); otherwise it is write-protected first and goes
+   * back to ReadOnly.
+   */
+  private publish(page: number, keep: boolean): void {
+    const twin = this.twins.get(page)!;
+    if (!keep) this.memory.protect(page);
+    let snap = this.memory.copyOut(page);
+    let diff = makeDiff(twin, snap);
+    if (keep && diff === undefined) {
+      // Not written since its last release: it need not stay writable.
+      keep = false;
+      this.memory.protect(page);
+      snap = this.memory.copyOut(page);
+      diff = makeDiff(twin, snap);
+    }
+    if (diff !== undefined) this.sendDiff(page, diff, snap);
+    if (keep) {
+      this.twins.set(page, snap);
+    } else {
+      this.twins.delete(page);
+      this.state[page] = PageState.ReadOnly;
+    }
+  }
+
+  private sendDiff(page: number, diff: Uint8Array | typeof WHOLE, snap: Uint8Array): void {
+    const home = this.homes.homeOf(page)!;
+    const whole = diff === WHOLE;
+    const msg: Msg = {
+      op: Op.Diff, flags: whole ? Flag.Data : 0, region: this.region, page, slot: this.homes.slotOf(page), version: this.have[page],
+      ...(whole ? { data: snap } : { extra: diff }),
+    };
+    const seq = (this.sentSeq.get(home) ?? 0) + 1;
+    this.sentSeq.set(home, seq);
+    const entry: Outgoing = { page, seq, msg, copy: this.copyGen[page]!, sent: false, final: false, tried: false };
+    const q = this.outboxes.get(home);
+    if (q) q.push(entry);
+    else this.outboxes.set(home, [entry]);
+    this.inflight[page]!++;
+    this.counters.diffs++;
+    this.counters.diffBytes += whole ? snap.length : diff.length;
+    if (this.wire.isUp(home)) {
+      entry.sent = entry.tried = true;
+      this.wire.send(home, msg);
+    }
+  }
+
+  private diffed(home: number, msg: Msg): void {
+    const q = this.outboxes.get(home);
+    const entry = q?.[0];
+    if (!entry || !entry.sent || entry.page !== msg.page) {
+      this.log('warn', `region #${this.region}: node ${home} confirmed a diff of page ${msg.page} that was not the next one sent to it; ignored`);
+      return;
+    }
+    q!.shift();
+    if (q!.length === 0) this.outboxes.delete(home);
+    this.confirmedSeq.set(home, entry.seq);
+    const { page } = entry;
+    this.inflight[page]!--;
+    if (msg.flags & Flag.Failed) {
+      const why = `node ${home} could not put a diff of page ${page} of region #${this.region} into its master copy`;
+      this.loseCopy(page, entry.copy, why);
+      this.failReleases((r) => (r.need.get(home) ?? 0) >= entry.seq, why);
+      this.losses.push(why);
+    } else {
+      this.counters.cleaned++;
+      const version = msg.version ?? 0;
+      this.known.raise(page, version);
+      // The master copy is now exactly this copy (as it was diffed): it is that version.
+      if (msg.flags & Flag.Current && this.state[page] !== PageState.Invalid && this.copyGen[page] === entry.copy) {
+        this.have[page] = Math.max(this.have[page]!, version);
+      }
+    }
+    this.settle();
+  }
+
+  private settle(): void {
+    for (const r of [...this.releases]) {
+      let ready = true;
+      for (const [home, seq] of r.need) if ((this.confirmedSeq.get(home) ?? 0) < seq) ready = false;
+      for (const page of r.unsure) if (this.unsure.has(page)) ready = false;
+      if (ready) this.finish(r);
+    }
+    if (this.outboxes.size === 0) this.onIdle?.();
+  }
+
+  private finish(r: Release, error?: string): void {
+    const i = this.releases.indexOf(r);
+    if (i < 0) return;
+    this.releases.splice(i, 1);
+    r.done(error);
+  }
+
+  /** Fails the releases `which` picks; the diffs they cover become final (see the header). */
+  private failReleases(which: (r: Release) => boolean, why: string): void {
+    for (const r of [...this.releases]) {
+      if (!which(r)) continue;
+      this.finish(r, why);
+      for (const [home, seq] of r.need) {
+        for (const entry of this.outboxes.get(home) ?? []) if (entry.seq <= seq) entry.final = true;
+        this.dropUnsentFinal(home, why);
+      }
+    }
+  }
+
+  /** Final diffs bound for `home` that are not on their way (its link is down) are dropped: their writes are lost. */
+  private dropUnsentFinal(home: number, why: string): void {
+    const q = this.outboxes.get(home);
+    if (!q) return;
+    const gone = q.filter((e) => e.final && !e.sent);
+    if (gone.length === 0) return;
+    const rest = q.filter((e) => !(e.final && !e.sent));
+    if (rest.length > 0) this.outboxes.set(home, rest);
+    else this.outboxes.delete(home);
+    for (const entry of gone) {
+      this.inflight[entry.page]!--;
+      this.loseCopy(entry.page, entry.copy, why);
+      if (entry.tried) this.unsure.set(entry.page, home);
+    }
+    // Nothing will confirm them: every release that covers one fails, then none waits for
+    // them; and the next one fails too (another app of this node may have written them).
+    this.failReleases((r) => (r.need.get(home) ?? 0) >= gone[0]!.seq, why);
+    this.losses.push(`${gone.length} diff(s) of this node's writes never reached their home: ${why}`);
+    this.confirmedSeq.set(home, Math.max(this.confirmedSeq.get(home) ?? 0, gone[gone.length - 1]!.seq));
+    this.log('error', `region #${this.region}: ${gone.length} diff(s) of this node's writes will never reach their home: ${why}; those writes are lost (apps get SIGBUS at their next access to the pages)`);
+  }
+
+  /**
+   * Writes of ours to `page` will not reach home: the apps are told (SIGBUS at their next
+   * access), whether the copy they were made in is still here (copy `copy`) or was dropped
+   * meanwhile (it would be fetched again without them). Writes made to it since the diff
+   * that failed are lost too, and no failed synchronization covered them: the next one fails.
+   */
+  private loseCopy(page: number, copy: number, why: string): void {
+    // A later copy came from the home after the diff (links are FIFO): nothing of ours is missing there.
+    if (this.state[page] !== PageState.Invalid && this.copyGen[page] !== copy) return;
+    const twin = this.twins.get(page);
+    if (twin) {
+      this.memory.protect(page);
+      if (makeDiff(twin, this.memory.copyOut(page)) !== undefined) this.losses.push(`writes to page ${page} of region #${this.region} since the last synchronization were lost: ${why}`);
+    }
+    this.twins.delete(page);
+    this.state[page] = PageState.Invalid;
+    this.counters.lostPages++;
+    this.memory.lose(page, why);
+  }
+
+  /** A release waits at most the grace time for a home that is down; then it fails. */
+  private graceFor(home: number): void {
+    if (this.graceTimers.has(home)) return;
+    const token = {};
+    this.graceTimers.set(home, token);
+    this.clock.after(this.graceMs, () => {
+      if (this.graceTimers.get(home) !== token) return;
+      this.graceTimers.delete(home);
+      const waiting = (r: Release) => (r.need.get(home) ?? 0) > (this.confirmedSeq.get(home) ?? 0) || [...r.unsure].some((page) => this.unsure.get(page) === home);
+      this.failReleases(waiting, `node ${home}, the home of pages this node wrote, has been unreachable for ${this.graceMs} ms`);
+      this.settle();
+    });
+  }
+
+  // ---- acquires ----------------------------------------------------------------------
+
+  /** Notices an acquire brought: copies older than them go. */
+  acquire(notices: Array<[number, number]>): void {
+    for (const [page, version] of notices) {
+      this.known.raise(page, version);
+      if (this.state[page] !== PageState.Invalid && this.have[page]! < version) this.invalidate(page);
+    }
+  }
+
+  private invalidate(page: number): void {
+    if (this.state[page] === PageState.Writable) this.publish(page, false);
+    this.memory.drop(page);
+    this.state[page] = PageState.Invalid;
+    this.counters.invalidations++;
+  }
+
+  /** What this node knows that sync home `home` has not had from it. */
+  outgoing(home: number): Uint8Array | undefined {
+    return this.told.take(home);
+  }
+
+  /**
+   * An app of this node lost a lock with its home: the next holder may get it before this
+   * node's next release, which would then put older words over the new holder's. So the
+   * writes not published yet are lost instead (every app told: SIGBUS at its next access
+   * to those pages, and the next synchronization fails). The node cannot tell which
+   * writes the lock guarded.
+   */
+  lockLost(reason: string): void {
+    let lost = 0;
+    for (const [page, twin] of [...this.twins]) {
+      this.memory.protect(page);
+      const dirty = makeDiff(twin, this.memory.copyOut(page)) !== undefined;
+      this.twins.delete(page);
+      if (!dirty) {
+        this.state[page] = PageState.ReadOnly;
+        continue;
+      }
+      this.state[page] = PageState.Invalid;
+      this.memory.lose(page, `${reason}; this node's writes not yet synchronized are lost`);
+      lost++;
+    }
+    if (lost === 0) return;
+    this.counters.lostPages += lost;
+    this.losses.push(`${reason}, and the writes not yet synchronized in ${lost} page(s) of region #${this.region} were dropped`);
+    this.log('error', `region #${this.region}: ${reason}; ${lost} page(s) with writes not yet synchronized are lost (apps get SIGBUS at their next access)`);
+  }
+
+  // ---- evictions and stops -----------------------------------------------------------
+
+  /** Gives `page` up under cache pressure (a Writable page sends its diff first); false while it is being fetched. */
+  evict(page: number): boolean {
+    if (this.fetching[page]) return false;
+    if (this.state[page] === PageState.Invalid) return true;
+    if (this.state[page] === PageState.Writable) this.publish(page, false);
+    this.memory.drop(page);
+    this.state[page] = PageState.Invalid;
+    return true;
+  }
+
+  /** Clean stop: every Writable page sends its diff. Returns how many did. */
+  flush(): number {
+    const pages = [...this.twins.keys()];
+    for (const page of pages) this.publish(page, false);
+    return pages.length;
+  }
+
+  // ---- atomics -----------------------------------------------------------------------
+
+  atomic(request: AtomicRequest, done: AtomicDoneFn): void {
+    const page = Math.floor(request.offset / this.pageSize);
+    const home = this.homes.homeOf(page);
+    if (home === undefined) {
+      this.homes.resolve(page, () => this.atomic(request, done), (reason) => done(reason));
+      return;
+    }
+    const token = this.nextToken;
+    this.nextToken = (this.nextToken % 0xffffffff) + 1;
+    const msg: Msg = { op: Op.Atomic, flags: 0, region: this.region, page, slot: this.homes.slotOf(page), version: token, extra: encodeAtomic(request, request.offset % this.pageSize) };
+    const pending: PendingAtomic = { home, msg, sent: false, done };
+    this.atomics.set(token, pending);
+    if (this.wire.isUp(home)) {
+      pending.sent = true;
+      this.wire.send(home, msg);
+      return;
+    }
+    this.clock.after(this.graceMs, () => {
+      if (this.atomics.get(token) !== pending || pending.sent) return;
+      this.atomics.delete(token);
+      done(`its home, node ${home}, has been unreachable for ${this.graceMs} ms`);
+    });
+  }
+
+  private atomicDone(msg: Msg): void {
+    const pending = this.atomics.get(msg.version ?? 0);
+    if (!pending) {
+      this.log('warn', `region #${this.region}: an atomic result for no operation of this node; ignored`);
+      return;
+    }
+    this.atomics.delete(msg.version!);
+    if (msg.flags & Flag.Failed) return pending.done(`its home, node ${pending.home}, refused it`);
+    try {
+      pending.done(undefined, decodeResult(msg.extra));
+    } catch (err) {
+      pending.done((err as Error).message);
+    }
+  }
+
+  // ---- homes lost and back -------------------------------------------------------------
+
+  /**
+   * `node` is unreachable. Copies and twins of its pages stay (its master copies and their
+   * versions are in its segment). Its diffs without an answer wait to be sent again; a
+   * release waiting for them gives up after the grace time. Fetches wait for it, or come
+   * straight from the segment when it shares this host. Atomic operations sent to it fail:
+   * whether it applied them is unknown, and they cannot be sent twice.
+   */
+  peerDown(node: number): void {
+    this.told.forget(node);
+    for (const entry of this.outboxes.get(node) ?? []) entry.sent = false;
+    this.dropUnsentFinal(node, `node ${node}, the home of pages this node wrote, was lost before it confirmed a diff that a failed synchronization covered`);
+    for (const [page, home] of this.unsure) if (home === node) this.stating.delete(page);
+    if (this.releases.some((r) => this.homesOf(r).has(node))) this.graceFor(node);
+    for (let page = 0; page < this.pages; page++) {
+      if (this.fetching[page] && this.homes.homeOf(page) === node) {
+        if (this.homedWith(page) && this.inflight[page] === 0) this.fetch(page);
+        else this.parking.park(node, page);
+      }
+    }
+    for (const [token, a] of [...this.atomics]) {
+      if (a.home !== node || !a.sent) continue;
+      this.atomics.delete(token);
+      a.done(`its home, node ${node}, was lost before it answered (the operation may or may not have been applied)`);
+    }
+    this.settle();
+  }
+
+  /** `node` is reachable: the diffs it did not confirm go first, then what waited for it. */
+  peerUp(node: number): void {
+    this.graceTimers.delete(node);
+    for (const entry of this.outboxes.get(node) ?? []) {
+      if (entry.sent) continue;
+      entry.sent = entry.tried = true;
+      this.wire.send(node, entry.msg);
+    }
+    for (const a of this.atomics.values()) {
+      if (a.home !== node || a.sent) continue;
+      a.sent = true;
+      this.wire.send(node, a.msg);
+    }
+    for (const [page, home] of this.unsure) if (home === node) this.stat(page);
+    for (const page of this.parking.unpark(node)) if (this.fetching[page]) this.toHome(page, Op.Fetch);
+  }
+
+  private giveUp(page: number, reason: string): void {
+    this.fetching[page] = 0;
+    this.wantWrite[page] = 0;
+    this.counters.failedPages++;
+    this.memory.failed(page, reason);
+  }
+}

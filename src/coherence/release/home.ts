@@ -1,0 +1,130 @@
+// The home side of a release-consistent region on one node: the master copies of the
+// pages homed here and their versions. A home keeps no directory: it does not know who
+// holds copies, and needs not, because write notices (carried by locks and barriers)
+// tell acquirers which copies are stale. So it has nothing to recall, nothing to recover
+// after a restart and no transaction ever waits on another node: each message is
+// answered as it comes.
+//
+// - Fetch: the master copy and its version (copied from the segment when the requester
+//   shares this host, in the message otherwise). Read as the message leaves, so the
+//   bytes may be newer than the version says, never older: a copy is only ever judged
+//   too old, never too new.
+// - Diff: the writer's changed words go into the master copy, then its version rises by
+//   one, in that order in the segment, so a version never claims more than the bytes
+//   hold, even if this process dies between the two writes. The answer says whether the
+//   writer's copy was the master copy before (Current): every diff in between was its
+//   own. Then its copy is the new version, and its own notice will not make it stale.
+// - Atomic: applied to the master copy, one at a time, without a new version: words
+//   used through region.atomics belong to the home, not to the page protocol.
+// - Stat: the page's version (asked by a writer that does not know whether its diff got in).
+// A request that cannot be carried out (malformed, or the segment refused the write) is
+// answered Failed, having changed nothing.
+import { Flag, Op, type MasterStore, type Msg, type Topology, type VersionStore, type Wire } from '../protocol.js';
+import type { Logger } from '../../log.js';
+import { applyDiff } from './diff.js';
+import { applyAtomic, encodeResult } from './atomics.js';
+
+export interface HomeCounters {
+  /** Diffs put into master copies here. */
+  merged: number;
+  atomics: number;
+}
+
+export class ReleaseHome {
+  private readonly index = new Map<number, number>();
+  /** Per page: the node (index) whose diffs the master copy took in last, and the version before the first of them. */
+  private readonly writer: Int16Array;
+  private readonly runFrom: Uint32Array;
+  readonly counters: HomeCounters = { merged: 0, atomics: 0 };
+
+  constructor(
+    private readonly region: number,
+    readonly pages: number,
+    private readonly topology: Topology,
+    private readonly wire: Wire,
+    private readonly master: MasterStore,
+    private readonly versions: VersionStore,
+    private readonly log: Logger,
+  ) {
+    topology.nodes.forEach((id, i) => this.index.set(id, i));
+    this.writer = new Int16Array(pages).fill(-1);
+    this.runFrom = new Uint32Array(pages);
+  }
+
+  receive(from: number, msg: Msg): void {
+    const { page } = msg;
+    const homes = this.topology.homes;
+    // First-touch: requests carry the slot the page's manager gave it.
+    if (msg.slot !== undefined && homes.homeOf(page) === undefined) homes.learn(page, this.wire.self, msg.slot);
+    if (!this.index.has(from) || homes.homeOf(page) !== this.wire.self) {
+      this.log('warn', `region #${this.region}: node ${from} sent op ${msg.op} for page ${page}, which node ${this.wire.self} does not home; ignored`);
+      return;
+    }
+    try {
+      switch (msg.op) {
+        case Op.Fetch:
+          return this.fetch(from, page);
+        case Op.Diff:
+          return this.diff(from, msg);
+        case Op.Atomic:
+          return this.atomic(from, msg);
+        case Op.Stat:
+          return this.wire.send(from, { op: Op.Stated, flags: 0, region: this.region, page, version: this.versions.read(page) });
+        default:
+          this.log('warn', `region #${this.region}: node ${from} sent op ${msg.op} to page ${page}'s home; ignored`);
+      }
+    } catch (err) {
+      // A malformed request, or the segment refused a write: nothing changed, and the
+      // sender hears so (a diff or an operation must never wait for an answer that will not come).
+      this.log('error', `region #${this.region}: op ${msg.op} of page ${page} from node ${from} failed: ${(err as Error).message}`);
+      if (msg.op === Op.Atomic) this.wire.send(from, { op: Op.AtomicDone, flags: Flag.Failed, region: this.region, page, version: msg.version });
+      if (msg.op === Op.Diff) this.wire.send(from, { op: Op.Diffed, flags: Flag.Failed, region: this.region, page });
+    }
+  }
+
+  private fetch(to: number, page: number): void {
+    const version = this.versions.read(page);
+    const shared = this.topology.hostOf(to) === this.topology.hostOf(this.wire.self);
+    this.wire.send(to, { op: Op.Page, flags: shared ? Flag.Segment : Flag.Data, region: this.region, page, version, fromMaster: !shared });
+  }
+
+  private diff(from: number, msg: Msg): void {
+    const { page } = msg;
+    let bytes: Uint8Array;
+    if (msg.flags & Flag.Data) {
+      bytes = msg.data!;
+    } else {
+      if (!msg.extra) throw new Error('a diff with no words');
+      bytes = this.master.read([page])[0]!;
+      applyDiff(bytes, msg.extra);
+    }
+    this.master.write(page, bytes);
+    const before = this.versions.read(page);
+    const version = before + 1;
+    this.versions.write(page, version);
+    const i = this.index.get(from)!;
+    const had = msg.version ?? 0;
+    const current = had === before || (this.writer[page] === i && this.runFrom[page]! <= had);
+    if (this.writer[page] !== i) {
+      this.writer[page] = i;
+      this.runFrom[page] = before;
+    }
+    this.counters.merged++;
+    this.wire.send(from, { op: Op.Diffed, flags: current ? Flag.Current : 0, region: this.region, page, version });
+  }
+
+  private atomic(from: number, msg: Msg): void {
+    const bytes = this.master.read([msg.page])[0]!;
+    const old = applyAtomic(bytes, msg.extra);
+    this.master.write(msg.page, bytes);
+    this.counters.atomics++;
+    this.wire.send(from, { op: Op.AtomicDone, flags: 0, region: this.region, page: msg.page, version: msg.version, extra: encodeResult(old) });
+  }
+
+  /** A node went away: whose diffs came last is forgotten (a Current answer is only ever an optimization). */
+  peerDown(node: number): void {
+    const i = this.index.get(node);
+    if (i === undefined) return;
+    for (let page = 0; page < this.pages; page++) if (this.writer[page] === i) this.writer[page] = -1;
+  }
+}
