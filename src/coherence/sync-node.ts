@@ -20,7 +20,8 @@ export const SYNC_TYPE = 2;
 
 export type Call =
   | { op: 'lock'; name: string }
-  | { op: 'unlock'; name: string }
+  /** `lost`: the holder's writes could not all be made durable (see unlock). */
+  | { op: 'unlock'; name: string; lost?: boolean }
   | { op: 'barrier'; name: string; parties: number };
 
 /**
@@ -103,7 +104,13 @@ export class SyncNode {
    * otherwise wait for ever), and the call fails saying which writes may be lost.
    */
   unlock(party: Party, name: string, done: Done): void {
-    this.release((err) => this.call(party, { op: 'unlock', name }, (unlockErr) => done(unlockErr ?? (err === undefined ? undefined : notDurable(err)))));
+    this.release((err) => {
+      // Release consistency: copies elsewhere may hold what the writes that did not make
+      // it overwrote, and no notice can say which: the next holder is told, as if this one
+      // had died (EOWNERDEAD). (Sequentially consistent pages have no such copies.)
+      const lost = err !== undefined && this.notices !== undefined;
+      this.call(party, { op: 'unlock', name, ...(lost && { lost }) }, (unlockErr) => done(unlockErr ?? (err === undefined ? undefined : notDurable(err))));
+    });
   }
 
   /** Arriving at a barrier is a synchronization too. */
@@ -144,7 +151,7 @@ export class SyncNode {
       case 'lock':
         return this.service.lock(party, call.name, done);
       case 'unlock':
-        return this.service.unlock(party, call.name, done);
+        return this.service.unlock(party, call.name, done, call.lost);
       case 'barrier':
         return this.service.barrier(party, call.name, call.parties, done);
     }
@@ -288,7 +295,7 @@ function validMessage(m: unknown): m is SyncMessage {
       return int(o.app);
     case 'lock':
     case 'unlock':
-      return typeof o.name === 'string' && int(o.app) && int(o.pid) && int(o.token) && validNotices(o.notices);
+      return typeof o.name === 'string' && int(o.app) && int(o.pid) && int(o.token) && validNotices(o.notices) && (o.lost === undefined || o.lost === true);
     case 'barrier':
       return typeof o.name === 'string' && int(o.app) && int(o.pid) && int(o.token) && int(o.parties) && (o.parties as number) > 0 && validNotices(o.notices);
     default:

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Userfaultfd, UnixServer, type UnixChannel } from '../uffd/index.js';
 import { NaplusError } from '../errors.js';
-import { findNode, formatSize, type ClusterConfig } from '../config.js';
+import { findNode, formatSize, type ClusterConfig, type RegionConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import { RegionLayout, planSegment, tableAreaName } from './layout.js';
 import { SegmentHomeTable } from './home-table.js';
@@ -22,6 +22,8 @@ import type { AppLink } from './region.js';
 import { realClock } from './clock.js';
 import { transportLinks } from './links.js';
 import { SegmentDirectory } from './segment-directory.js';
+import { SegmentNotices, SegmentVersions } from './segment-versions.js';
+import { checkAtomic } from '../coherence/release/atomics.js';
 
 /** Bytes of a transport page; every region's page size is a multiple of it. */
 const WIRE_PAGE = 4096;
@@ -107,6 +109,10 @@ export class NodeAgent {
     const links = transportLinks(nodeId, this.transport, log);
     // How long a node cut off may go on as if it were not: until its own heartbeat timeout tells it.
     const quarantineMs = t.peerTimeoutMs + 2 * t.heartbeatMs;
+    // Release consistency keeps page versions and this node's notices in the segment.
+    const coresident = config.nodes.filter((n) => n.host === this.host).findIndex((n) => n.id === nodeId);
+    const versions = layouts.map((l) => (l.region.consistency === 'release' ? new SegmentVersions(this.segment!, l.region.name) : undefined));
+    const notices = layouts.map((l) => (l.region.consistency === 'release' ? new SegmentNotices(this.segment!, l.region.name, l.pages, l.noticeBytes, coresident) : undefined));
     this.coherence = new NodeCoherence(
       services.map((service, i) => ({
         pages: service.pages,
@@ -114,10 +120,12 @@ export class NodeAgent {
         slots: layouts[i]!.slots,
         hostOf: (n: number) => layouts[i]!.hostOfNodeId(n),
         placement: this.placement(layouts[i]!, i),
-        protocol: 'sequential',
+        protocol: service.config.consistency,
         memory: service,
         master: service.masters,
         directory: new SegmentDirectory(this.segment!, service.config.name, nodes, nodeId),
+        versions: versions[i],
+        notices: notices[i],
       })),
       {
         nodes, links, clock: realClock, wirePageSize: WIRE_PAGE, maxDataBytes: 1 << 20,
@@ -127,7 +135,8 @@ export class NodeAgent {
     const notify = (app: number, message: string, data: unknown) => {
       for (const r of this.regions.values()) r.server.notify(app, message, data);
     };
-    this.sync = new SyncNode(links, nodes, realClock, t.peerTimeoutMs, quarantineMs, log, notify, (done) => this.coherence!.release(done));
+    versions.forEach((v, i) => v?.placeBy(this.coherence!.topologies[i]!.homes));
+    this.sync = new SyncNode(links, nodes, realClock, t.peerTimeoutMs, quarantineMs, log, notify, (done) => this.coherence!.release(done), this.coherence.notices);
     const party = (app: AppLink) => ({ node: nodeId, app: app.id, pid: app.pid });
     services.forEach((service, index) => {
       const region = service.config;
@@ -140,11 +149,25 @@ export class NodeAgent {
       server.handlers.set('unlock', (app, args) => promised((done) => this.sync.unlock(party(app), String(args.name), done)));
       server.handlers.set('barrier', (app, args) => promised((done) => this.sync.barrier(party(app), String(args.name), Number(args.parties), done)));
       server.handlers.set('flush', () => promised((done) => this.sync.flush(done)));
+      server.handlers.set('consistency', () => region.consistency);
+      server.handlers.set('atomic', (_app, args) => this.atomic(index, region, args));
       server.onDetach = (app) => this.sync.appGone(party(app));
       this.regions.set(region.name, { index, service, server });
       log('info', `region ${region.name} ready: ${formatSize(region.size)}, ${region.pageSize}-byte pages, cache ${formatSize(service.cacheLimitPages * region.pageSize)}`);
     });
     this.control = UnixServer.listen(path.join(socketDir, 'control.sock'), (ch) => this.serveControl(ch));
+  }
+
+  /** region.atomics in a release-consistent region: the operation at the word's home; its old value, as a decimal string. */
+  private atomic(index: number, region: RegionConfig, args: Record<string, unknown>): Promise<string> {
+    if (region.consistency !== 'release') {
+      return Promise.reject(new NaplusError('ENOTSUP', `Region '${region.name}' runs sequential consistency: region.atomics are done in the app's own mapping there`));
+    }
+    const request = checkAtomic(args as Parameters<typeof checkAtomic>[0], region);
+    return new Promise((resolve, reject) => this.coherence!.atomic(index, request, (err, old) => {
+      if (err !== undefined) reject(new NaplusError('EPEERLOST', `Atomic ${request.op} at offset ${request.offset} of region '${region.name}' failed: ${err}`));
+      else resolve(old!.toString());
+    }));
   }
 
   /** Fixed homes from the cluster file, or first-touch with this node's table in the segment. */
@@ -193,6 +216,7 @@ export class NodeAgent {
         [...this.regions].map(([name, r]) => [
           name,
           {
+            consistency: r.service.config.consistency,
             apps: r.service.apps.size, residentPages: r.service.residentPages, cacheLimitPages: r.service.cacheLimitPages,
             ...r.service.counters, coherence: this.coherence!.counters(r.index),
           },

@@ -5,7 +5,7 @@
 // On the wire (Atomic's extra), little-endian:
 //   u8 op | u8 width (4 or 8) | u16 0 | u32 byte offset in the page | u64 value | u64 expected
 // and the answer (AtomicDone's extra): u64 the word's value before the operation.
-import { NaplusError } from '../../errors.js';
+import { NaplusError, checkAligned, invalidArgument } from '../../errors.js';
 import type { AtomicOp, AtomicRequest } from '../protocol.js';
 
 export const ATOMIC_OPS: readonly AtomicOp[] = ['load', 'store', 'add', 'sub', 'and', 'or', 'xor', 'exchange', 'compareExchange'];
@@ -77,4 +77,29 @@ function combine(op: AtomicOp, old: bigint, value: bigint, expected: bigint): bi
     case 'compareExchange':
       return old === expected ? value : old;
   }
+}
+
+/**
+ * Checks an atomic operation on region `region` (of `size` bytes), as an app asks for it
+ * (or sends it: `value` and `expected` may come as decimal strings), and returns it typed.
+ * Throws EINVAL naming what is wrong.
+ */
+export function checkAtomic(args: { op: unknown; width: unknown; offset: unknown; value?: unknown; expected?: unknown }, region: { name: string; size: number }): AtomicRequest {
+  const op = args.op as AtomicOp;
+  if (!ATOMIC_OPS.includes(op)) throw invalidArgument('op', `one of ${ATOMIC_OPS.join(', ')}`, args.op);
+  const width = args.width;
+  if (width !== 4 && width !== 8) throw invalidArgument('width', '4 or 8', width);
+  const offset = checkAligned('offset', args.offset, width);
+  if (offset + width > region.size) throw new NaplusError('ERANGE', `Bad offset: ${offset} is past the last ${width}-byte word of region '${region.name}' (${region.size} bytes)`);
+  return { op, width, offset, value: toWord('value', args.value ?? 0n, width), expected: toWord('expected', args.expected ?? 0n, width) };
+}
+
+/** A number, bigint or decimal string as an unsigned word of `width` bytes (negative numbers wrap, as Atomics do). */
+function toWord(name: string, v: unknown, width: 4 | 8): bigint {
+  let n: bigint;
+  if (typeof v === 'bigint') n = v;
+  else if (typeof v === 'number' && Number.isSafeInteger(v)) n = BigInt(v);
+  else if (typeof v === 'string' && /^-?\d{1,20}$/.test(v)) n = BigInt(v);
+  else throw invalidArgument(name, 'an integer (a number, or a BigInt for 64-bit words)', v);
+  return BigInt.asUintN(width * 8, n);
 }

@@ -51,17 +51,20 @@ export interface NodeWorld {
   lockLost(node: SimNode, app: number, name: string): void;
   /** The node lost its copy of `page` with writes in it (its apps take SIGBUS at their next access). */
   pageLost(node: SimNode, page: number): void;
-  /** The node, as the home of a lock or barrier, carries out a call (what it was told came with it). */
-  served(node: SimNode, party: Party, call: Call): void;
+  /** The node, as the home of a lock or barrier, takes a call in (with what came with it: `ended` false), or ends it (true). */
+  served(node: SimNode, party: Party, call: Call, ended: boolean, err?: Error): void;
 }
 
 /** A SyncNode whose home side the simulation watches. */
 class WatchedSyncNode extends SyncNode {
-  watch: ((party: Party, call: Call) => void) | undefined;
+  watch: ((party: Party, call: Call, ended: boolean, err?: Error) => void) | undefined;
 
   protected override serve(party: Party, call: Call, done: Done): void {
-    this.watch?.(party, call);
-    super.serve(party, call, done);
+    this.watch?.(party, call, false);
+    super.serve(party, call, (err) => {
+      this.watch?.(party, call, true, err);
+      done(err);
+    });
   }
 }
 
@@ -181,7 +184,7 @@ export class SimNode {
       (done) => this.coherence.release(done),
       this.coherence.notices,
     );
-    sync.watch = (party, call) => world.served(this, party, call);
+    sync.watch = (party, call, ended, err) => world.served(this, party, call, ended, err);
     this.sync = sync;
   }
 

@@ -69,6 +69,8 @@ export class ReleaseApps {
   private readonly lockClock = new Map<string, Clock>();
   /** Unlocks on their way: the unlocking app's clock as it let go, by `app|lock`. */
   private readonly unlocking = new Map<string, Clock>();
+  /** Grants on their way: the lock's clock when its home granted it, by `app|lock`. */
+  private readonly granted = new Map<string, Clock>();
   private readonly roundClock = new Map<number, Clock>();
   private readonly holders = new Map<string, string>();
   private released = 0;
@@ -269,7 +271,8 @@ export class ReleaseApps {
       if (other !== undefined && other !== a.key) fail(`lock ${name} granted to app ${a.key} while app ${other} holds it`);
       this.holders.set(name, a.key);
       a.holds = name;
-      join(a.vc, this.lockClock.get(name));
+      join(a.vc, this.granted.get(`${a.key}|${name}`));
+      this.granted.delete(`${a.key}|${name}`);
     });
   }
 
@@ -284,17 +287,22 @@ export class ReleaseApps {
   }
 
   /**
-   * A lock's home carries out a call. An unlock's notices are taken in there now, before
-   * the lock passes on: from here on its holders come after the unlocking app. (A lock
-   * that passes on because its holder was lost, or a home that restarts, never saw it.)
+   * A lock's home takes a call in, or ends it. An unlock's notices are taken in as it
+   * comes, before the lock passes on: from then on its holders come after the unlocking
+   * app (unless its writes could not be made durable: the next holder is told the data
+   * may be inconsistent, EOWNERDEAD). A grant carries what was taken in until it was made
+   * (a lock that passes on because its holder was lost, or a home that restarts, never
+   * took that holder's in).
    */
-  served(party: Party, call: Call): void {
-    if (call.op !== 'unlock') return;
+  served(party: Party, call: Call, ended: boolean, err?: Error): void {
     const key = `${party.node}/${party.app}|${call.name}`;
-    const clock = this.lockClock.get(call.name) ?? new Map();
-    join(clock, this.unlocking.get(key));
-    this.lockClock.set(call.name, clock);
-    this.unlocking.delete(key);
+    if (call.op === 'unlock' && !ended && !call.lost) {
+      const clock = this.lockClock.get(call.name) ?? new Map();
+      join(clock, this.unlocking.get(key));
+      this.lockClock.set(call.name, clock);
+      this.unlocking.delete(key);
+    }
+    if (call.op === 'lock' && ended && !err) this.granted.set(key, new Map(this.lockClock.get(call.name) ?? []));
   }
 
   private barrier(a: App): void {

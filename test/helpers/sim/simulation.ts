@@ -176,7 +176,7 @@ export class Simulation {
         opFailed: (n, op, reason) => this.opFailed(n, op, reason),
         lockLost: (n, app, name) => this.sync.lockLost(n, app, name),
         pageLost: (n, page) => this.releaseApps?.ledger.pageLost(n.id, page, this.words),
-        served: (_n, party, call) => this.releaseApps?.served(party, call),
+        served: (_n, party, call, ended, err) => this.releaseApps?.served(party, call, ended, err),
       },
     );
     this.nodes.set(id, node);
@@ -410,6 +410,10 @@ export class Simulation {
     for (const [key, at] of this.net.deadlines) {
       if (at > this.now + 0.05) continue;
       const [a, b] = key.split('>').map(Number) as [number, number];
+      if (this.net.queue(a, b).length === 0) {
+        this.net.deadlines.delete(key); // what it waited for was lost meanwhile
+        continue;
+      }
       this.deliver(a, b); // overdue: this delivery comes first
       this.now += 0.001;
       return true;
