@@ -27,7 +27,7 @@ const repeat = <T>(times: number, item: T): T[] => Array.from({ length: times },
 /** Loopback: each kernel by both versions, with `workers` workers and with one. */
 async function loopback(opts: SuiteOptions, refs: References): Promise<Section> {
   const counts = [opts.workers, 1];
-  const side = await naplusSide(opts, KERNEL_NAMES.flatMap((kernel) => counts.flatMap((workers) => repeat(opts.trials, { kernel, workers }))));
+  const side = await naplusSide(opts, 'sequential', KERNEL_NAMES.flatMap((kernel) => counts.flatMap((workers) => repeat(opts.trials, { kernel, workers }))));
   const runs: Section = new Map();
   try {
     for (const kernel of KERNEL_NAMES) {
@@ -59,7 +59,7 @@ async function shapedLink(opts: SuiteOptions, refs: References, rate: string): P
   const runs: Section = new Map();
   try {
     const mp = network('m');
-    for (const [tag, compress] of [['l', 'always'], ['r', 'never']] as const) sides.push(await naplusSide(opts, needs, network(tag), compress));
+    for (const [tag, compress] of [['l', 'always'], ['r', 'never']] as const) sides.push(await naplusSide(opts, 'sequential', needs, network(tag), compress));
     const [lz4, raw] = sides as [NaplusSide, NaplusSide];
     for (const kernel of KERNEL_NAMES) {
       runs.set(kernel, await trials(opts, `${kernel} over ${rate}`, [

@@ -4,6 +4,7 @@
 // result is checked against the sequential result: a wrong one fails the benchmark.
 import type { HostNetwork } from '../../src/netns.js';
 import type { CompressMode } from '../../src/transport/index.js';
+import type { Consistency } from '../../src/config.js';
 import { blocksSpan, regionBytesFor } from './blocks.js';
 import { PAGE_SIZE, startCluster, type BenchCluster, type Shape } from './cluster.js';
 import { KERNELS, kernelFor, type KernelName, type KernelParams } from './index.js';
@@ -73,10 +74,10 @@ function runSpan(sizes: Sizes, kernel: KernelName, workers: number): number {
 
 /** Starts a cluster with room for `runs`. */
 export async function naplusSide(
-  opts: SuiteOptions, runs: Array<{ kernel: KernelName; workers: number }>, network?: HostNetwork, compress?: CompressMode,
+  opts: SuiteOptions, consistency: Consistency, runs: Array<{ kernel: KernelName; workers: number }>, network?: HostNetwork, compress?: CompressMode,
 ): Promise<NaplusSide> {
   const regionBytes = regionBytesFor(runs.reduce((s, r) => s + runSpan(opts.sizes, r.kernel, r.workers), 0), PAGE_SIZE);
-  return { cluster: await startCluster({ shape: opts.shape, regionBytes, compress, network }), network, runs: 0 };
+  return { cluster: await startCluster({ shape: opts.shape, regionBytes, consistency, compress, network }), network, runs: 0 };
 }
 
 /** Where each worker runs; Naplus workers attach through the node `socketDirs` names. */

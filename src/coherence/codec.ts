@@ -46,7 +46,8 @@ export class CoherenceCodec {
       let bytes = 0;
       while (to < msgs.length) {
         const m = msgs[to]!;
-        const size = m.flags & Flag.Data ? this.regions[m.region]!.pageSize : 0;
+        // Extras (diffs, operations) count too: a message must fit the transport's frame.
+        const size = (m.flags & Flag.Data ? this.regions[m.region]!.pageSize : 0) + (m.extra?.length ?? 0);
         if (to > from && bytes + size > this.maxDataBytes) break;
         bytes += size;
         to++;

@@ -179,6 +179,8 @@ export interface Grant {
   arrived: boolean;
   /** A page this node could read became writable. */
   upgrade: boolean;
+  /** Fetched before any fault asked for it (it is expected soon): map it into the apps now. */
+  ahead?: boolean;
 }
 
 /** The cache's own copy of a region and the apps that map it (RegionService in a node). */
@@ -187,6 +189,8 @@ export interface CacheMemory {
   install(page: number, data: Uint8Array): void;
   /** A copy of this node's copy of `page`. */
   copyOut(page: number): Uint8Array;
+  /** Copies this node's copy of `page` into `into` (a release diffs many pages: no buffer each). */
+  copyInto(page: number, into: Uint8Array): void;
   /** Copies this node's copy of `page` into the host segment (the page is homed on this host). */
   writeBack(page: number): void;
   /** No app may write `page` any more. */
@@ -210,6 +214,12 @@ export interface MasterStore {
   /** Copies of the master copies of `pages`, in order. */
   read(pages: readonly number[]): Uint8Array[];
   write(page: number, data: Uint8Array): void;
+  /**
+   * The master copy of `page` itself, homed on this host (a view of the segment, not a
+   * copy), for changes made in place: release consistency puts each writer's changed words
+   * there, and only those, so that writers of other words of the page undo nothing.
+   */
+  view(page: number): Uint8Array;
 }
 
 /**
@@ -234,6 +244,8 @@ export interface VersionStore {
   read(page: number): number;
   /** Only the page's home writes it, and only after the master copy. */
   write(page: number, version: number): void;
+  /** One more diff is in the master copy (put there by any node of the host): the new version, atomically. */
+  bump(page: number): number;
 }
 
 /**

@@ -119,10 +119,19 @@ export class FaultIntake {
     });
   }
 
-  /** The protocol permits more on `page`: resolve every waiter it now permits; the rest wait on. */
+  /**
+   * The protocol permits more on `page`: resolve every waiter it now permits; the rest wait
+   * on. A page the protocol fetched ahead is mapped into the apps no fault came from, as
+   * readahead is, so that their next access costs no fault at all.
+   */
   granted(page: number, grant: Grant): void {
-    const list = this.waiters.get(page);
-    if (!list) return;
+    const list = this.waiters.get(page) ?? [];
+    if (grant.ahead) {
+      for (const app of this.mapper.apps.values()) {
+        if (!list.some((w) => w.app === app)) this.resolve(page, { app, access: 'read', wp: false, kind: 'read', since: 0n, prefetch: true }, grant.source, 0);
+      }
+    }
+    if (list.length === 0) return;
     const rest = list.filter((w) => !this.protocol.permits(page, w.access));
     for (const w of list) if (!rest.includes(w)) this.resolve(page, w, grant.source, grant.wireBytes);
     if (rest.length > 0) this.waiters.set(page, rest);

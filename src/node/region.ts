@@ -58,7 +58,7 @@ export class RegionService implements CacheMemory {
   ) {
     this.pageSize = config.pageSize;
     this.pages = config.size / config.pageSize;
-    this.masters = new SegmentMasters(segment.store, segment.offset, this.pageSize);
+    this.masters = new SegmentMasters(segment.store, segment.offset, segment.store.area(config.name).length, this.pageSize);
     this.store = new CacheStore(config.name, config.size, this.pageSize, this.masters);
     this.mapper = new Mapper(this.pageSize, log);
   }
@@ -124,6 +124,10 @@ export class RegionService implements CacheMemory {
 
   copyOut(page: number): Uint8Array {
     return this.store.copyOut(page);
+  }
+
+  copyInto(page: number, into: Uint8Array): void {
+    this.store.copyInto(page, into);
   }
 
   writeBack(page: number): void {

@@ -28,6 +28,11 @@ export class SegmentVersions implements VersionStore {
   write(page: number, version: number): void {
     this.versions[this.homes.slotOf(page)!] = version;
   }
+
+  bump(page: number): number {
+    // Atomic across the processes that map the segment (every node of the host).
+    return Atomics.add(this.versions, this.homes.slotOf(page)!, 1) + 1;
+  }
 }
 
 export class SegmentNotices implements NoticeStore {

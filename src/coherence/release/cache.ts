@@ -12,17 +12,19 @@
 // - A release (unlock, barrier arrival, flush) diffs every Writable page against its twin
 //   and sends the diff to the page's home; it is done once every diff this node sent so
 //   far is in its master copy (Diffed). So what an app wrote before a synchronization
-//   survives the loss of this node, as in sequential mode. A page written since its last
-//   release stays Writable with the diffed copy as its new twin: the next write costs no
-//   fault (a write-protect fault per page per barrier dominated a Jacobi sweep); a page
-//   not written since goes back to ReadOnly.
+//   survives the loss of this node, as in sequential mode. A page homed on this host needs
+//   no message: this node puts its diff into the master copy in the segment itself, and
+//   bumps the page's version there (atomically: the home, and the host's other nodes, do
+//   the same). A page stays Writable across releases, the diffed copy its new twin, until
+//   it has gone a few releases unwritten: the next write costs no fault (write-protecting
+//   and faulting again every page of a grid written every other sweep dominated Jacobi).
 // - Write permission is taken from the apps (protect) before a copy that is then dropped
 //   is diffed, so no store lands between the diff and the drop.
 // - Acquires (a lock granted, a barrier passed) bring write notices; every copy older
 //   than its page's notice is dropped (a Writable one sends its diff first), so the next
-//   access fetches a master copy that has the notified writes. Copies that no notice
-//   touches stay, however old: a data-race-free program reads nothing it did not
-//   synchronize for.
+//   access fetches a master copy that has the notified writes (fetched at once, in fact,
+//   the page having been in use). Copies that no notice touches stay, however old: a
+//   data-race-free program reads nothing it did not synchronize for.
 // - A fetched copy older than a notice already heard (the answer crossed the acquire) is
 //   fetched again. A copy straight from the segment is never older: a notice exists only
 //   once its diff is in the master copy. But a page with a diff of ours on its way home
@@ -41,13 +43,24 @@
 //   so that no acquirer keeps a copy that misses it while others see it.
 // - A home that restarts loses nothing it confirmed (master copies and versions are in
 //   its segment), so copies and twins stay across it.
-import { Flag, Op, type Access, type AtomicDoneFn, type AtomicRequest, type CacheMemory, type Clock, type Completion, type Homes, type Msg, type Topology, type VersionStore, type Wire } from '../protocol.js';
+import { Flag, Op, type Access, type AtomicDoneFn, type AtomicRequest, type CacheMemory, type Clock, type Completion, type Homes, type MasterStore, type Msg, type Topology, type VersionStore, type Wire } from '../protocol.js';
 import type { Logger } from '../../log.js';
 import type { FaultSource } from '../../trace/fault-event.js';
-import { makeDiff, WHOLE } from './diff.js';
+import { applyDiff, makeDiff, WHOLE } from './diff.js';
 import { VersionLog, Watermarks } from './notices.js';
 import { decodeResult, encodeAtomic } from './atomics.js';
 import { Parking } from './parking.js';
+
+/**
+ * Releases a Writable page may go unchanged before it is write-protected again; doubled
+ * (up to the cap) each time a page so protected is written again: a page rewritten with
+ * the same values (a grid's cells the computation has not reached yet) must not fault
+ * every few releases.
+ */
+const IDLE_RELEASES = 3;
+const MAX_IDLE_RELEASES = 192;
+/** Most pages an acquire fetches again right away, of those its notices made stale. */
+const REFRESH_PAGES = 256;
 
 export const enum PageState {
   Invalid = 0,
@@ -111,8 +124,16 @@ export class ReleaseCache {
   private readonly copyGen: Uint32Array;
   private readonly fetching: Uint8Array;
   private readonly wantWrite: Uint8Array;
+  /** Fetched with no fault waiting (an acquire's refresh): mapped into the apps on arrival. */
+  private readonly ahead: Uint8Array;
   /** Diffs of each page sent and not confirmed yet. */
   private readonly inflight: Uint32Array;
+  /** Releases each Writable page has gone unchanged, how many it may (see IDLE_RELEASES), and whether it was last protected for that. */
+  private readonly idle: Uint8Array;
+  private readonly idleLimit: Uint8Array;
+  private readonly idled: Uint8Array;
+  /** Where a release copies each page it diffs. */
+  private readonly scratch: Uint8Array;
   private readonly twins = new Map<number, Uint8Array>();
   /** What this node knows of pages' versions: its own diffs' and those acquires brought. */
   readonly known: VersionLog;
@@ -145,6 +166,7 @@ export class ReleaseCache {
     private readonly topology: Topology,
     private readonly wire: Wire,
     private readonly memory: CacheMemory,
+    private readonly master: MasterStore,
     private readonly versions: VersionStore,
     private readonly clock: Clock,
     private readonly graceMs: number,
@@ -155,7 +177,12 @@ export class ReleaseCache {
     this.copyGen = new Uint32Array(pages);
     this.fetching = new Uint8Array(pages);
     this.wantWrite = new Uint8Array(pages);
+    this.ahead = new Uint8Array(pages);
     this.inflight = new Uint32Array(pages);
+    this.idle = new Uint8Array(pages);
+    this.idleLimit = new Uint8Array(pages).fill(IDLE_RELEASES);
+    this.idled = new Uint8Array(pages);
+    this.scratch = new Uint8Array(pageSize);
     this.known = new VersionLog(pages);
     this.told = new Watermarks(this.known);
     this.host = topology.hostOf(wire.self);
@@ -203,6 +230,9 @@ export class ReleaseCache {
   private makeTwin(page: number, twin: Uint8Array): void {
     this.twins.set(page, twin);
     this.state[page] = PageState.Writable;
+    this.idle[page] = 0;
+    if (this.idled[page]) this.idleLimit[page] = Math.min(MAX_IDLE_RELEASES, this.idleLimit[page]! * 2);
+    this.idled[page] = 0;
     this.counters.twins++;
   }
 
@@ -239,7 +269,9 @@ export class ReleaseCache {
     } else {
       this.state[page] = PageState.ReadOnly;
     }
-    this.memory.granted(page, { source, wireBytes, arrived: true, upgrade: false });
+    const ahead = this.ahead[page] === 1;
+    this.ahead[page] = 0;
+    this.memory.granted(page, { source, wireBytes, arrived: true, upgrade: false, ahead });
   }
 
   receive(from: number, msg: Msg): void {
@@ -331,38 +363,47 @@ export class ReleaseCache {
   }
 
   /**
-   * Sends `page`'s diff home. `keep`: the page stays Writable with a new twin if it was
-   * written (apps go on writing unhindered: a store that lands during the copy is in the
-   * copy or in the next diff, never lost); otherwise it is write-protected first and goes
-   * back to ReadOnly.
+   * Sends `page`'s diff home. `keep`: the page stays Writable, its new twin the copy just
+   * diffed, unless it has gone unwritten for IDLE_RELEASES (apps go on writing unhindered:
+   * a store that lands during the copy is in the copy or in the next diff, never lost);
+   * otherwise it is write-protected first and goes back to ReadOnly.
    */
   private publish(page: number, keep: boolean): void {
     const twin = this.twins.get(page)!;
     if (!keep) this.memory.protect(page);
-    let snap = this.memory.copyOut(page);
-    let diff = makeDiff(twin, snap);
-    if (keep && diff === undefined) {
-      // Not written since its last release: it need not stay writable.
+    const copy = this.scratch;
+    this.memory.copyInto(page, copy);
+    let diff = makeDiff(twin, copy);
+    if (keep && diff === undefined && ++this.idle[page]! >= this.idleLimit[page]!) {
+      // Unchanged for a while: it need not stay writable.
       keep = false;
+      this.idled[page] = 1;
       this.memory.protect(page);
-      snap = this.memory.copyOut(page);
-      diff = makeDiff(twin, snap);
+      this.memory.copyInto(page, copy);
+      diff = makeDiff(twin, copy);
     }
-    if (diff !== undefined) this.sendDiff(page, diff, snap);
+    if (diff !== undefined) {
+      this.idle[page] = 0;
+      this.sendDiff(page, diff, copy);
+    }
     if (keep) {
-      this.twins.set(page, snap);
+      if (diff !== undefined) twin.set(copy);
     } else {
       this.twins.delete(page);
       this.state[page] = PageState.ReadOnly;
     }
   }
 
-  private sendDiff(page: number, diff: Uint8Array | typeof WHOLE, snap: Uint8Array): void {
-    const home = this.homes.homeOf(page)!;
+  /** `copy`: the page as diffed (the scratch buffer: copied if it must outlive the call). */
+  private sendDiff(page: number, diff: Uint8Array | typeof WHOLE, copy: Uint8Array): void {
     const whole = diff === WHOLE;
+    this.counters.diffs++;
+    this.counters.diffBytes += whole ? copy.length : diff.length;
+    if (this.homedWith(page)) return this.putHome(page, diff, copy);
+    const home = this.homes.homeOf(page)!;
     const msg: Msg = {
       op: Op.Diff, flags: whole ? Flag.Data : 0, region: this.region, page, slot: this.homes.slotOf(page), version: this.have[page],
-      ...(whole ? { data: snap } : { extra: diff }),
+      ...(whole ? { data: copy.slice() } : { extra: diff }),
     };
     const seq = (this.sentSeq.get(home) ?? 0) + 1;
     this.sentSeq.set(home, seq);
@@ -371,12 +412,22 @@ export class ReleaseCache {
     if (q) q.push(entry);
     else this.outboxes.set(home, [entry]);
     this.inflight[page]!++;
-    this.counters.diffs++;
-    this.counters.diffBytes += whole ? snap.length : diff.length;
     if (this.wire.isUp(home)) {
       entry.sent = entry.tried = true;
       this.wire.send(home, msg);
     }
+  }
+
+  /** A diff of a page homed on this host goes straight into its master copy (see the header). */
+  private putHome(page: number, diff: Uint8Array | typeof WHOLE, copy: Uint8Array): void {
+    const master = this.master.view(page);
+    if (diff === WHOLE) master.set(copy);
+    else applyDiff(master, diff);
+    const version = this.versions.bump(page);
+    this.counters.cleaned++;
+    this.known.raise(page, version);
+    // Nobody else's diff came in between: this copy is that version.
+    if (version - 1 === this.have[page] && this.state[page] !== PageState.Invalid) this.have[page] = version;
   }
 
   private diffed(home: number, msg: Msg): void {
@@ -497,9 +548,19 @@ export class ReleaseCache {
 
   /** Notices an acquire brought: copies older than them go. */
   acquire(notices: Array<[number, number]>): void {
+    let refresh = REFRESH_PAGES;
     for (const [page, version] of notices) {
       this.known.raise(page, version);
-      if (this.state[page] !== PageState.Invalid && this.have[page]! < version) this.invalidate(page);
+      if (this.state[page] === PageState.Invalid || this.have[page]! >= version) continue;
+      this.invalidate(page);
+      // It was in use here: most likely it is read again soon (a neighbour's edge row, a
+      // result slot). Fetched now, it is on its way while the app goes on, and its fault
+      // finds it in the cache (no round trip).
+      if (refresh-- > 0 && !this.fetching[page]) {
+        this.fetching[page] = 1;
+        this.ahead[page] = 1;
+        this.fetch(page);
+      }
     }
   }
 
@@ -651,6 +712,7 @@ export class ReleaseCache {
   private giveUp(page: number, reason: string): void {
     this.fetching[page] = 0;
     this.wantWrite[page] = 0;
+    this.ahead[page] = 0;
     this.counters.failedPages++;
     this.memory.failed(page, reason);
   }

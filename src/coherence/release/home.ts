@@ -9,10 +9,11 @@
 //   shares this host, in the message otherwise). Read as the message leaves, so the
 //   bytes may be newer than the version says, never older: a copy is only ever judged
 //   too old, never too new.
-// - Diff: the writer's changed words go into the master copy, then its version rises by
-//   one, in that order in the segment, so a version never claims more than the bytes
-//   hold, even if this process dies between the two writes. The answer says whether the
-//   writer's copy was the master copy before (Current): every diff in between was its
+// - Diff: the writer's changed words go into the master copy (in place: a node of this
+//   host puts its own diffs there the same way, without a message), then its version
+//   rises by one, in that order in the segment, so a version never claims more than the
+//   bytes hold, even if this process dies between the two writes. The answer says whether
+//   the writer's copy was the master copy before (Current): every diff in between was its
 //   own. Then its copy is the new version, and its own notice will not make it stale.
 // - Atomic: applied to the master copy, one at a time, without a new version: words
 //   used through region.atomics belong to the home, not to the page protocol.
@@ -32,9 +33,10 @@ export interface HomeCounters {
 
 export class ReleaseHome {
   private readonly index = new Map<number, number>();
-  /** Per page: the node (index) whose diffs the master copy took in last, and the version before the first of them. */
+  /** Per page: the node (index) whose diffs the master copy took in last here, the version before the first of them, and after the last. */
   private readonly writer: Int16Array;
   private readonly runFrom: Uint32Array;
+  private readonly runTo: Uint32Array;
   readonly counters: HomeCounters = { merged: 0, atomics: 0 };
 
   constructor(
@@ -49,6 +51,7 @@ export class ReleaseHome {
     topology.nodes.forEach((id, i) => this.index.set(id, i));
     this.writer = new Int16Array(pages).fill(-1);
     this.runFrom = new Uint32Array(pages);
+    this.runTo = new Uint32Array(pages);
   }
 
   receive(from: number, msg: Msg): void {
@@ -90,33 +93,30 @@ export class ReleaseHome {
 
   private diff(from: number, msg: Msg): void {
     const { page } = msg;
-    let bytes: Uint8Array;
     if (msg.flags & Flag.Data) {
-      bytes = msg.data!;
+      this.master.view(page).set(msg.data!);
     } else {
       if (!msg.extra) throw new Error('a diff with no words');
-      bytes = this.master.read([page])[0]!;
-      applyDiff(bytes, msg.extra);
+      applyDiff(this.master.view(page), msg.extra);
     }
-    this.master.write(page, bytes);
-    const before = this.versions.read(page);
-    const version = before + 1;
-    this.versions.write(page, version);
+    const version = this.versions.bump(page);
+    const before = version - 1;
     const i = this.index.get(from)!;
     const had = msg.version ?? 0;
-    const current = had === before || (this.writer[page] === i && this.runFrom[page]! <= had);
-    if (this.writer[page] !== i) {
+    // Its own diffs since `had`, and nobody else's (a node of this host may have put one in directly).
+    const ownRun = this.writer[page] === i && this.runFrom[page]! <= had && this.runTo[page] === before;
+    const current = had === before || ownRun;
+    if (!ownRun) {
       this.writer[page] = i;
       this.runFrom[page] = before;
     }
+    this.runTo[page] = version;
     this.counters.merged++;
     this.wire.send(from, { op: Op.Diffed, flags: current ? Flag.Current : 0, region: this.region, page, version });
   }
 
   private atomic(from: number, msg: Msg): void {
-    const bytes = this.master.read([msg.page])[0]!;
-    const old = applyAtomic(bytes, msg.extra);
-    this.master.write(msg.page, bytes);
+    const old = applyAtomic(this.master.view(msg.page), msg.extra);
     this.counters.atomics++;
     this.wire.send(from, { op: Op.AtomicDone, flags: 0, region: this.region, page: msg.page, version: msg.version, extra: encodeResult(old) });
   }

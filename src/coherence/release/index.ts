@@ -35,7 +35,7 @@ export class ReleaseProtocol implements RegionProtocol, NoticeExchange {
   constructor(private readonly c: ProtocolContext) {
     const { versions, notices } = c;
     if (!versions || !notices) throw new NaplusError('EINVAL', `region #${c.region} runs release consistency but has no page versions or notice store in its segment`);
-    this.cache = new ReleaseCache(c.region, c.pages, c.pageSize, c.topology, c.wire, c.memory, versions, c.clock, c.graceMs, c.log);
+    this.cache = new ReleaseCache(c.region, c.pages, c.pageSize, c.topology, c.wire, c.memory, c.master, versions, c.clock, c.graceMs, c.log);
     this.home = new ReleaseHome(c.region, c.pages, c.topology, c.wire, c.master, versions, c.log);
     this.board = new VersionLog(c.pages, notices);
     this.boardTold = new Watermarks(this.board);

@@ -15,17 +15,17 @@ import type { AppOp } from './operations.js';
 /** Bytes of a simulated word: one float64, the value last written to it. */
 export const PAGE_BYTES = 8;
 
-/** The bytes of a page of `words` float64 words. */
+/** The bytes of a page of `words` float64 words (little-endian, as the segment holds them: see MasterStore.view). */
 export function encode(...words: number[]): Uint8Array {
   const b = new Uint8Array(PAGE_BYTES * words.length);
-  words.forEach((v, i) => new DataView(b.buffer).setFloat64(i * PAGE_BYTES, v));
+  words.forEach((v, i) => new DataView(b.buffer).setFloat64(i * PAGE_BYTES, v, true));
   return b;
 }
 
 /** The first word of a page. */
-export const decode = (b: Uint8Array): number => new DataView(b.buffer, b.byteOffset, PAGE_BYTES).getFloat64(0);
+export const decode = (b: Uint8Array): number => new DataView(b.buffer, b.byteOffset, PAGE_BYTES).getFloat64(0, true);
 
-const decodeWords = (b: Uint8Array): number[] => Array.from({ length: b.length / PAGE_BYTES }, (_, i) => new DataView(b.buffer, b.byteOffset + i * PAGE_BYTES, PAGE_BYTES).getFloat64(0));
+const decodeWords = (b: Uint8Array): number[] => Array.from({ length: b.length / PAGE_BYTES }, (_, i) => new DataView(b.buffer, b.byteOffset + i * PAGE_BYTES, PAGE_BYTES).getFloat64(0, true));
 
 export interface Timer {
   at: number;
@@ -133,6 +133,7 @@ export class SimNode {
       },
       install: (page, data) => set(this.mem, page, decodeWords(data)),
       copyOut: (page) => encode(...words(this.mem, page)),
+      copyInto: (page, into) => into.set(encode(...words(this.mem, page))),
       writeBack: (page) => {
         if (!homedHere(page)) world.fail(`node ${id} wrote page ${page} back into its segment, but the page is homed on another host`);
         set(segment, page, words(this.mem, page));
@@ -159,6 +160,10 @@ export class SimNode {
     const master: MasterStore = {
       read: (pages) => pages.map((page) => encode(...words(segment, page))),
       write: (page, data) => set(segment, page, decodeWords(data)),
+      view: (page) => {
+        if (!homedHere(page)) world.fail(`node ${id} changed page ${page} in its segment, but the page is homed on another host`);
+        return new Uint8Array(segment.buffer, segment.byteOffset + page * w * PAGE_BYTES, w * PAGE_BYTES);
+      },
     };
     const directory: DirectoryStore = {
       owned: () => [...s.owners].filter(([, e]) => e.home === id).map(([page, e]) => ({ page, owner: e.owner, slot: 0 })),
@@ -171,7 +176,7 @@ export class SimNode {
     this.coherence = new NodeCoherence(
       [{
         pages: s.pages, pageSize: PAGE_BYTES * w, slots: s.pages * s.nodes.length, hostOf: world.hostOf, placement: s.placement, protocol: s.protocol, memory, master, directory,
-        versions: { read: (page) => s.versions[page]!, write: (page, v) => (s.versions[page] = v) },
+        versions: { read: (page) => s.versions[page]!, write: (page, v) => (s.versions[page] = v), bump: (page) => ++s.versions[page]! },
         notices: { read: (page) => s.board[page]!, write: (page, v) => (s.board[page] = v) },
       }],
       { nodes: s.nodes, links: s.endpoint, clock, wirePageSize: PAGE_BYTES, maxDataBytes: 1 << 20, holdMs: s.holdMs, graceMs: s.graceMs, quarantineMs: s.quarantineMs, log },
