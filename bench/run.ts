@@ -1,17 +1,19 @@
 // `npm run bench` runs every benchmark; `npm run bench -- <name> [--json] [--quick]`
 // runs one. Each benchmark lives in bench/<name>.ts and exports `bench: Bench`.
 // `--hosts H --nodes-per-host N` shape the simulated cluster of those that run one
-// (default 2 x 2). `--write-docs` runs every benchmark and writes docs/BENCHMARKS.md
+// (default 2 x 2); `--consistency sequential|release` runs their regions with that
+// consistency only (default: both, side by side, where a benchmark can). `--write-docs` runs every benchmark and writes docs/BENCHMARKS.md
 // from that run's results.
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { writeDocs } from './lib/docs.js';
 import { printResult, type Bench, type BenchResult } from './lib/report.js';
+import type { Consistency } from '../src/config.js';
 
 const ALL = ['fault-path', 'transport', 'dsm', 'apps'];
 
 function usage(message: string): never {
-  console.error(`${message}\nUsage: npm run bench -- [${ALL.join('|')} ...] [--json] [--quick] [--hosts H] [--nodes-per-host N] [--write-docs]`);
+  console.error(`${message}\nUsage: npm run bench -- [${ALL.join('|')} ...] [--json] [--quick] [--hosts H] [--nodes-per-host N] [--consistency sequential|release] [--write-docs]`);
   process.exit(2);
 }
 
@@ -36,6 +38,7 @@ try {
       'write-docs': { type: 'boolean', default: false },
       hosts: { type: 'string', default: '2' },
       'nodes-per-host': { type: 'string', default: '2' },
+      consistency: { type: 'string' },
     },
   });
 } catch (err) {
@@ -45,6 +48,8 @@ const { values, positionals: names } = parsed;
 const writing = values['write-docs'];
 if (writing && names.length > 0) usage('--write-docs runs every benchmark; name none');
 const shape = { hosts: count(values.hosts, '--hosts'), nodesPerHost: count(values['nodes-per-host'], '--nodes-per-host') };
+const consistency = values.consistency as Consistency | undefined;
+if (consistency !== undefined && !['sequential', 'release'].includes(consistency)) usage(`--consistency must be sequential or release, got '${consistency}'`);
 const results: Record<string, BenchResult> = {};
 const seconds: Record<string, number> = {};
 const started = Date.now();
@@ -52,7 +57,7 @@ const loadBefore = os.loadavg()[0]!;
 for (const name of names.length > 0 ? names : ALL) {
   const bench = await load(name);
   const t0 = Date.now();
-  const result = await bench({ json: values.json, quick: values.quick, shape, log: (l) => console.error(l) });
+  const result = await bench({ json: values.json, quick: values.quick, shape, consistency, log: (l) => console.error(l) });
   seconds[name] = (Date.now() - t0) / 1000;
   results[name] = result;
   printResult(result);

@@ -15,6 +15,8 @@ export type Sizes = KernelParams;
 
 export interface SuiteOptions {
   shape: Shape;
+  /** The consistencies Naplus runs with, side by side (the first one's figures are named plainly, see report.ts). */
+  modes: Consistency[];
   workers: number;
   trials: number;
   sizes: Sizes;
@@ -30,6 +32,10 @@ export const KERNEL_NAMES = Object.keys(KERNELS) as KernelName[];
 
 /** Per kernel, every case's runs by case key. */
 export type Section = Map<KernelName, Map<string, Run[]>>;
+
+/** Case keys: Naplus with `workers` workers on loopback, and one compression over a shaped link. */
+export const naplusKey = (mode: Consistency, workers: number): string => `naplus-${mode}-${workers}`;
+export const shapedKey = (mode: Consistency, compression: 'lz4' | 'raw'): string => `${compression}-${mode}`;
 
 /** Worker w's node (workers spread evenly over the nodes) and that node's host. */
 function placement(shape: Shape, workers: number): Array<{ node: number; host: number }> {

@@ -1,5 +1,6 @@
 // How every benchmark reports: a table for people, and with --json a last line that is
 // one JSON object of figures (ratios named `ratio` or `*_ratio`) for machines.
+import type { Consistency } from '../../src/config.js';
 
 export interface Row {
   [column: string]: string | number;
@@ -29,6 +30,8 @@ export interface BenchOptions {
   quick: boolean;
   /** Simulated cluster for benchmarks that run one (`--hosts`, `--nodes-per-host`). */
   shape: { hosts: number; nodesPerHost: number };
+  /** The consistency of the regions of benchmarks that can run either (`--consistency`); absent: both, side by side. */
+  consistency?: Consistency;
   log(line: string): void;
 }
 
