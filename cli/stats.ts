@@ -7,6 +7,7 @@ import type { PeerStats } from '../src/transport/index.js';
 interface RegionStats {
   apps: number; faults: number; minor: number; servedFromSegment: number; servedFromRemote: number;
   writeUpgrades: number; evictions: number; writebacks: number; residentPages: number; cacheLimitPages: number; prefetched: number;
+  consistency: string; coherence: { twins?: number; diffs?: number; diffBytes?: number };
 }
 
 async function snapshot(targets: Array<{ label: string; socket: string }>): Promise<string> {
@@ -18,9 +19,10 @@ async function snapshot(targets: Array<{ label: string; socket: string }>): Prom
       const mib = (k: 'bytesOut' | 'bytesIn') => (peers.reduce((n, p) => n + p[k], 0) / (1 << 20)).toFixed(1);
       for (const [region, r] of Object.entries(s.regions)) {
         rows.push({
-          node: s.node, host: s.host, region, apps: r.apps, faults: r.faults, 'minor (no copy)': r.minor,
+          node: s.node, host: s.host, region, consistency: r.consistency, apps: r.apps, faults: r.faults, 'minor (no copy)': r.minor,
           'from segment': r.servedFromSegment, 'from remote': r.servedFromRemote, upgrades: r.writeUpgrades,
           prefetched: r.prefetched, evictions: r.evictions, writebacks: r.writebacks,
+          'twins/diffs (KiB)': r.consistency === 'release' ? `${r.coherence.twins}/${r.coherence.diffs} (${Math.round((r.coherence.diffBytes ?? 0) / 1024)})` : '-',
           cache: `${r.residentPages}/${r.cacheLimitPages} pages`,
           links: `${peers.filter((p) => p.up).length}/${peers.length} up`, 'MiB out/in': `${mib('bytesOut')}/${mib('bytesIn')}`,
         });

@@ -40,7 +40,7 @@ export class FaultIntake {
   private readonly waiters = new Map<number, Waiter[]>();
 
   constructor(
-    private readonly region: { name: string; pages: number; pageSize: number },
+    private readonly region: { name: string; pages: number; pageSize: number; consistency: 'sequential' | 'release' },
     private readonly nodeId: number,
     private readonly protocol: PageProtocol,
     private readonly homes: Homes,
@@ -116,6 +116,7 @@ export class FaultIntake {
       source,
       waitUs: Number(process.hrtime.bigint() - w.since) / 1000,
       wireBytes,
+      consistency: this.region.consistency,
     });
   }
 

@@ -66,7 +66,7 @@ export class RegionService implements CacheMemory {
   /** Plugs in the region's protocol and the pages' homes; faults are served from then on. */
   useProtocol(protocol: RegionProtocol, homes: Homes): void {
     this.masters.placeBy(homes);
-    this.intake = new FaultIntake({ name: this.config.name, pages: this.pages, pageSize: this.pageSize }, this.nodeId, protocol, homes, this.mapper, this.trace, this.log);
+    this.intake = new FaultIntake({ name: this.config.name, pages: this.pages, pageSize: this.pageSize, consistency: this.config.consistency }, this.nodeId, protocol, homes, this.mapper, this.trace, this.log);
     this.evictor = new Evictor(this.cacheLimitPages, protocol, (page) => this.intake.busy(page));
   }
 
