@@ -43,7 +43,7 @@
 //   so that no acquirer keeps a copy that misses it while others see it.
 // - A home that restarts loses nothing it confirmed (master copies and versions are in
 //   its segment), so copies and twins stay across it.
-import { Flag, Op, type Access, type AtomicDoneFn, type AtomicRequest, type CacheMemory, type Clock, type Completion, type Homes, type MasterStore, type Msg, type Topology, type VersionStore, type Wire } from '../protocol.js';
+import { Flag, Op, type Access, type AtomicDoneFn, type AtomicRequest, type CacheMemory, type Clock, type Completion, type Homes, type MasterStore, type Msg, type ProtocolContext, type Topology, type VersionStore, type Wire } from '../protocol.js';
 import type { Logger } from '../../log.js';
 import type { FaultSource } from '../../trace/fault-event.js';
 import { applyDiff, makeDiff, WHOLE } from './diff.js';
@@ -159,19 +159,20 @@ export class ReleaseCache {
   /** Called when the last diff on its way home is confirmed (a stop waits for this). */
   onIdle: (() => void) | undefined;
 
-  constructor(
-    private readonly region: number,
-    readonly pages: number,
-    private readonly pageSize: number,
-    private readonly topology: Topology,
-    private readonly wire: Wire,
-    private readonly memory: CacheMemory,
-    private readonly master: MasterStore,
-    private readonly versions: VersionStore,
-    private readonly clock: Clock,
-    private readonly graceMs: number,
-    private readonly log: Logger,
-  ) {
+  private readonly region: number;
+  readonly pages: number;
+  private readonly pageSize: number;
+  private readonly topology: Topology;
+  private readonly wire: Wire;
+  private readonly memory: CacheMemory;
+  private readonly master: MasterStore;
+  private readonly clock: Clock;
+  private readonly graceMs: number;
+  private readonly log: Logger;
+
+  constructor(c: ProtocolContext, private readonly versions: VersionStore) {
+    ({ region: this.region, pages: this.pages, pageSize: this.pageSize, topology: this.topology, wire: this.wire, memory: this.memory, master: this.master, clock: this.clock, graceMs: this.graceMs, log: this.log } = c);
+    const { pages, pageSize, topology, wire, clock, graceMs } = c;
     this.state = new Uint8Array(pages);
     this.have = new Uint32Array(pages);
     this.copyGen = new Uint32Array(pages);

@@ -20,7 +20,7 @@
 // - Stat: the page's version (asked by a writer that does not know whether its diff got in).
 // A request that cannot be carried out (malformed, or the segment refused the write) is
 // answered Failed, having changed nothing.
-import { Flag, Op, type MasterStore, type Msg, type Topology, type VersionStore, type Wire } from '../protocol.js';
+import { Flag, Op, type MasterStore, type Msg, type ProtocolContext, type Topology, type VersionStore, type Wire } from '../protocol.js';
 import type { Logger } from '../../log.js';
 import { applyDiff } from './diff.js';
 import { applyAtomic, encodeResult } from './atomics.js';
@@ -39,15 +39,16 @@ export class ReleaseHome {
   private readonly runTo: Uint32Array;
   readonly counters: HomeCounters = { merged: 0, atomics: 0 };
 
-  constructor(
-    private readonly region: number,
-    readonly pages: number,
-    private readonly topology: Topology,
-    private readonly wire: Wire,
-    private readonly master: MasterStore,
-    private readonly versions: VersionStore,
-    private readonly log: Logger,
-  ) {
+  private readonly region: number;
+  readonly pages: number;
+  private readonly topology: Topology;
+  private readonly wire: Wire;
+  private readonly master: MasterStore;
+  private readonly log: Logger;
+
+  constructor(c: ProtocolContext, private readonly versions: VersionStore) {
+    ({ region: this.region, pages: this.pages, topology: this.topology, wire: this.wire, master: this.master, log: this.log } = c);
+    const { pages, topology } = c;
     topology.nodes.forEach((id, i) => this.index.set(id, i));
     this.writer = new Int16Array(pages).fill(-1);
     this.runFrom = new Uint32Array(pages);

@@ -13,7 +13,8 @@
 // releasers, kept in a NoticeStore so that a restarted lock home still tells the next
 // holder what the last one wrote).
 import { NaplusError } from '../../errors.js';
-import { Op, type Access, type AtomicDoneFn, type AtomicRequest, type Completion, type Msg, type NoticeExchange, type ProtocolContext, type ProtocolCounters, type RegionProtocol } from '../protocol.js';
+import { Op, type AtomicDoneFn, type AtomicRequest, type NoticeExchange, type NoticeStore, type ProtocolContext, type ProtocolCounters, type RegionProtocol, type VersionStore } from '../protocol.js';
+import { CacheAndHome } from '../cache-and-home.js';
 import { ReleaseCache } from './cache.js';
 import { ReleaseHome } from './home.js';
 import { decodeNotices, VersionLog, Watermarks } from './notices.js';
@@ -23,9 +24,14 @@ function isHomeOp(op: Op): boolean {
   return op === Op.Fetch || op === Op.Diff || op === Op.Atomic || op === Op.Stat;
 }
 
-export class ReleaseProtocol implements RegionProtocol, NoticeExchange {
-  readonly cache: ReleaseCache;
-  readonly home: ReleaseHome;
+/** The stores release consistency keeps in the segment; a region without them is a setup error. */
+function stores(c: ProtocolContext): { versions: VersionStore; notices: NoticeStore } {
+  const { versions, notices } = c;
+  if (!versions || !notices) throw new NaplusError('EINVAL', `region #${c.region} runs release consistency but has no page versions or notice store in its segment`);
+  return { versions, notices };
+}
+
+export class ReleaseProtocol extends CacheAndHome<ReleaseCache, ReleaseHome> implements RegionProtocol, NoticeExchange {
   /** As a home of locks and barriers: the newest version of each page released to it. */
   readonly board: VersionLog;
   private readonly boardTold: Watermarks;
@@ -33,34 +39,10 @@ export class ReleaseProtocol implements RegionProtocol, NoticeExchange {
   onIdle: (() => void) | undefined;
 
   constructor(private readonly c: ProtocolContext) {
-    const { versions, notices } = c;
-    if (!versions || !notices) throw new NaplusError('EINVAL', `region #${c.region} runs release consistency but has no page versions or notice store in its segment`);
-    this.cache = new ReleaseCache(c.region, c.pages, c.pageSize, c.topology, c.wire, c.memory, c.master, versions, c.clock, c.graceMs, c.log);
-    this.home = new ReleaseHome(c.region, c.pages, c.topology, c.wire, c.master, versions, c.log);
-    this.board = new VersionLog(c.pages, notices);
+    super(new ReleaseCache(c, stores(c).versions), new ReleaseHome(c, stores(c).versions), isHomeOp);
+    this.board = new VersionLog(c.pages, stores(c).notices);
     this.boardTold = new Watermarks(this.board);
     this.cache.onIdle = () => this.onIdle?.();
-  }
-
-  permits(page: number, access: Access): boolean {
-    return this.cache.permits(page, access);
-  }
-
-  request(page: number, access: Access): void {
-    this.cache.request(page, access);
-  }
-
-  evict(page: number): boolean {
-    return this.cache.evict(page);
-  }
-
-  receive(from: number, msg: Msg): void {
-    if (isHomeOp(msg.op)) this.home.receive(from, msg);
-    else this.cache.receive(from, msg);
-  }
-
-  release(done: Completion): void {
-    this.cache.release(done);
   }
 
   atomic(request: AtomicRequest, done: AtomicDoneFn): void {
