@@ -19,12 +19,13 @@ async function snapshot(targets: Array<{ label: string; socket: string }>): Prom
       const mib = (k: 'bytesOut' | 'bytesIn') => (peers.reduce((n, p) => n + p[k], 0) / (1 << 20)).toFixed(1);
       for (const [region, r] of Object.entries(s.regions)) {
         rows.push({
-          node: s.node, host: s.host, region, consistency: r.consistency, apps: r.apps, faults: r.faults, 'minor (no copy)': r.minor,
+          node: s.node, host: s.host, region, apps: r.apps, faults: r.faults, 'minor (no copy)': r.minor,
           'from segment': r.servedFromSegment, 'from remote': r.servedFromRemote, upgrades: r.writeUpgrades,
           prefetched: r.prefetched, evictions: r.evictions, writebacks: r.writebacks,
-          'twins/diffs (KiB)': r.consistency === 'release' ? `${r.coherence.twins}/${r.coherence.diffs} (${Math.round((r.coherence.diffBytes ?? 0) / 1024)})` : '-',
           cache: `${r.residentPages}/${r.cacheLimitPages} pages`,
           links: `${peers.filter((p) => p.up).length}/${peers.length} up`, 'MiB out/in': `${mib('bytesOut')}/${mib('bytesIn')}`,
+          consistency: r.consistency,
+          'twins/diffs (KiB)': r.consistency === 'release' ? `${r.coherence.twins}/${r.coherence.diffs} (${Math.round((r.coherence.diffBytes ?? 0) / 1024)})` : '-',
         });
       }
     } catch (err) {

@@ -28,6 +28,8 @@ test('cluster up, status, stats and down', () => {
     assert.match(status.out, /1\s+h1\s+\d+\s+running\s+0\s+0/);
     const stats = naplus('stats', '--name', name);
     assert.match(stats.out, /data\s+0\s+0/);
+    assert.match(stats.out, /consistency\s+twins\/diffs \(KiB\)\n/, 'the region\'s consistency, and release consistency\'s counters');
+    assert.match(stats.out, /sequential\s+-\n/);
   } finally {
     const down = naplus('cluster', 'down', '--name', name);
     assert.is(down.code, 0, down.err);
