@@ -68,7 +68,9 @@ test('scattered changes (float64 values whose high halves change) travel as a bi
   for (let i = 0; i < f.length; i++) f[i] = 2 ** (i % 8); // low 32 bits zero: every other word changes
   const diff = makeDiff(twin, page) as Uint8Array;
   assert.is(diff[0], 1, 'bitmap format');
-  assert.ok(diff.length <= 1 + PAGE / 32 + PAGE / 2, `${diff.length} bytes`);
+  const runsDiff = makeDiff(twin, Uint8Array.from(twin).fill(5, 100, 300)) as Uint8Array;
+  assert.is(runsDiff[0], 0, 'one run: runs format');
+  assert.ok(diff.length <= 4 + PAGE / 32 + PAGE / 2, `${diff.length} bytes`);
   const rebuilt = twin.slice();
   applyDiff(rebuilt, diff);
   assert.equal(rebuilt, page);
@@ -76,18 +78,13 @@ test('scattered changes (float64 values whose high halves change) travel as a bi
 
 test('a malformed diff from a peer is refused (EPROTO) and changes nothing', () => {
   const page = new Uint8Array(PAGE).fill(3);
-  const runs = (first: number, count: number, words: number) => {
-    const b = new Uint8Array(1 + 8 + words * 4);
-    new DataView(b.buffer).setUint32(1, first, true);
-    new DataView(b.buffer).setUint32(5, count, true);
-    return b;
-  };
-  for (const bad of [new Uint8Array(0), new Uint8Array([9, 0, 0]), runs(1020, 8, 8), runs(0, 0, 0), runs(0, 4, 3), new Uint8Array(1 + PAGE / 32 + 3).fill(255, 0, 1)]) {
+  const runs = (first: number, count: number, words: number) => new Uint8Array(new Uint32Array([0, first, count, ...new Array<number>(words).fill(7)]).buffer);
+  for (const bad of [new Uint8Array(0), new Uint8Array([9, 0, 0]), runs(1020, 8, 8), runs(0, 0, 0), runs(0, 4, 3), new Uint8Array(4 + PAGE / 32).fill(255, 0, 1)]) {
     assert.is(code(() => applyDiff(page, bad)), 'EPROTO');
   }
-  const bitmap = new Uint8Array(1 + PAGE / 32);
+  const bitmap = new Uint8Array(4 + PAGE / 32);
   bitmap[0] = 1;
-  bitmap[1] = 1; // one word changed, but no word follows
+  bitmap[4] = 1; // one word changed, but no word follows
   assert.is(code(() => applyDiff(page, bitmap)), 'EPROTO');
   assert.ok(page.every((x) => x === 3), 'nothing changed');
 });

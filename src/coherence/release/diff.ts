@@ -4,15 +4,14 @@
 // that also carried unchanged words would put back, in those words, what the other
 // writer changed. So a word goes only if it differs from the twin.
 //
-// Encoding, little-endian, whichever of two is shorter:
-//   u8 0 | runs, each u32 first word | u32 word count | the words     (few, long runs)
-//   u8 1 | a bitmap of the page's words (bit set: changed) | the changed words, in order
-//                                                                    (scattered words: a
-//                                                                     float64 array whose
-//                                                                     values changed only
-//                                                                     in their high halves)
+// Encoding, little-endian u32s, whichever of two is shorter:
+//   0 | runs, each first word | word count | the words                   (few, long runs)
+//   1 | a bitmap of the page's words (bit set: changed) | the changed words, in order
+//                                         (scattered words: a float64 array whose values
+//                                          changed only in their low halves)
 // A page whose every word changed goes whole instead (as page data, which the transport
-// zero-marks and compresses).
+// zero-marks and compresses). A release diffs every page its node wrote, so this runs on
+// typed arrays over whole words.
 import { NaplusError } from '../../errors.js';
 
 /** Every word of the page changed: send the page itself. */
@@ -23,10 +22,10 @@ const BITMAP = 1;
 
 const bytes = (u8: Uint8Array): Buffer => Buffer.from(u8.buffer, u8.byteOffset, u8.length);
 
-/** 32-bit words over `bytes` (copied first if they are not 4-byte aligned). */
-function words(bytes: Uint8Array): Int32Array {
-  const aligned = bytes.byteOffset % 4 === 0 ? bytes : Uint8Array.from(bytes);
-  return new Int32Array(aligned.buffer, aligned.byteOffset, aligned.length >>> 2);
+/** 32-bit words over `u8` (copied first if they are not 4-byte aligned). */
+function words(u8: Uint8Array): Uint32Array {
+  const aligned = u8.byteOffset % 4 === 0 ? u8 : Uint8Array.from(u8);
+  return new Uint32Array(aligned.buffer, aligned.byteOffset, aligned.length >>> 2);
 }
 
 /** The diff of `page` against `twin` (same length, a multiple of 4): undefined when nothing changed. */
@@ -38,25 +37,23 @@ export function makeDiff(twin: Uint8Array, page: Uint8Array): Uint8Array | typeo
   const n = a.length;
   let runs = 0;
   let changed = 0;
-  for (let i = 0; i < n; ) {
-    if (a[i] === b[i]) {
-      i++;
-      continue;
+  let inRun = false;
+  for (let i = 0; i < n; i++) {
+    if (a[i] !== b[i]) {
+      changed++;
+      if (!inRun) runs++;
+      inRun = true;
+    } else {
+      inRun = false;
     }
-    const from = i;
-    while (i < n && a[i] !== b[i]) i++;
-    runs++;
-    changed += i - from;
   }
-  if (changed === 0) return undefined;
   if (changed === n) return WHOLE;
-  const bitmap = Math.ceil(n / 8);
-  return runs * 8 <= bitmap ? encodeRuns(a, b, page, runs, changed) : encodeBitmap(a, b, bitmap, changed);
+  const bitmapWords = Math.ceil(n / 32);
+  return runs * 2 <= bitmapWords ? encodeRuns(a, b, runs, changed) : encodeBitmap(a, b, bitmapWords, changed);
 }
 
-function encodeRuns(a: Int32Array, b: Int32Array, page: Uint8Array, runs: number, changed: number): Uint8Array {
-  const out = new Uint8Array(1 + runs * 8 + changed * 4);
-  const view = new DataView(out.buffer);
+function encodeRuns(a: Uint32Array, b: Uint32Array, runs: number, changed: number): Uint8Array {
+  const out = new Uint32Array(1 + runs * 2 + changed);
   out[0] = RUNS;
   let at = 1;
   for (let i = 0; i < a.length; ) {
@@ -66,63 +63,76 @@ function encodeRuns(a: Int32Array, b: Int32Array, page: Uint8Array, runs: number
     }
     const from = i;
     while (i < a.length && a[i] !== b[i]) i++;
-    view.setUint32(at, from, true);
-    view.setUint32(at + 4, i - from, true);
-    out.set(page.subarray(from * 4, i * 4), at + 8);
-    at += 8 + (i - from) * 4;
+    out[at] = from;
+    out[at + 1] = i - from;
+    out.set(b.subarray(from, i), at + 2);
+    at += 2 + i - from;
   }
-  return out;
+  return new Uint8Array(out.buffer);
 }
 
-function encodeBitmap(a: Int32Array, b: Int32Array, bitmap: number, changed: number): Uint8Array {
-  const out = new Uint8Array(1 + bitmap + changed * 4);
-  const view = new DataView(out.buffer);
+function encodeBitmap(a: Uint32Array, b: Uint32Array, bitmapWords: number, changed: number): Uint8Array {
+  const out = new Uint32Array(1 + bitmapWords + changed);
   out[0] = BITMAP;
-  let at = 1 + bitmap;
+  let at = 1 + bitmapWords;
   for (let i = 0; i < a.length; i++) {
     if (a[i] === b[i]) continue;
-    out[1 + (i >>> 3)]! |= 1 << (i & 7);
-    view.setInt32(at, b[i]!, true);
-    at += 4;
+    out[1 + (i >>> 5)]! |= 1 << (i & 31);
+    out[at++] = b[i]!;
   }
-  return out;
+  return new Uint8Array(out.buffer);
 }
 
 /**
- * Puts the words of `diff` into `page` (in place). Throws EPROTO, changing nothing, if
- * the diff is malformed or reaches past the page: it came from another node.
+ * Puts the words of `diff` into `page` (in place).
+ * Throws EPROTO, changing nothing, if the diff is malformed or reaches past the page: it
+ * came from another node.
  */
 export function applyDiff(page: Uint8Array, diff: Uint8Array): void {
-  const view = new DataView(diff.buffer, diff.byteOffset, diff.length);
-  const pageWords = page.length >>> 2;
-  if (diff[0] === BITMAP) return applyBitmap(page, diff, view, pageWords);
-  if (diff[0] !== RUNS) throw malformed(`of format ${diff[0]}`);
-  for (let at = 1; at < diff.length; ) {
-    const from = at + 8 <= diff.length ? view.getUint32(at, true) : NaN;
-    const count = at + 8 <= diff.length ? view.getUint32(at + 4, true) : NaN;
-    if (!(count > 0) || from + count > pageWords || at + 8 + count * 4 > diff.length) throw malformed(`whose run at byte ${at} does not fit a page of ${pageWords} words`);
-    at += 8 + count * 4;
+  if (page.byteOffset % 4 !== 0) {
+    const copy = Uint8Array.from(page);
+    applyDiff(copy, diff);
+    return page.set(copy);
   }
-  for (let at = 1; at < diff.length; ) {
-    const from = view.getUint32(at, true);
-    const count = view.getUint32(at + 4, true);
-    page.set(diff.subarray(at + 8, at + 8 + count * 4), from * 4);
-    at += 8 + count * 4;
+  if (diff.length < 4 || diff.length % 4 !== 0) throw malformed(`of ${diff.length} bytes, not whole words`);
+  const d = words(diff);
+  const into = words(page);
+  if (d[0] === BITMAP) return applyBitmap(into, d);
+  if (d[0] !== RUNS) throw malformed(`of format ${d[0]}`);
+  for (let at = 1; at < d.length; ) {
+    const [from, count] = [d[at]!, d[at + 1]];
+    if (count === undefined || !(count > 0) || from + count > into.length || at + 2 + count > d.length) throw malformed(`whose run at word ${at} does not fit a page of ${into.length} words`);
+    at += 2 + count;
+  }
+  for (let at = 1; at < d.length; ) {
+    const [from, count] = [d[at]!, d[at + 1]!];
+    into.set(d.subarray(at + 2, at + 2 + count), from);
+    at += 2 + count;
   }
 }
 
-function applyBitmap(page: Uint8Array, diff: Uint8Array, view: DataView, pageWords: number): void {
-  const bitmap = Math.ceil(pageWords / 8);
+function applyBitmap(into: Uint32Array, d: Uint32Array): void {
+  const bitmapWords = Math.ceil(into.length / 32);
   let changed = 0;
-  for (let i = 0; i < pageWords; i++) if (diff[1 + (i >>> 3)]! & (1 << (i & 7))) changed++;
-  if (diff.length !== 1 + bitmap + changed * 4) throw malformed(`of ${diff.length} bytes where its bitmap calls for ${1 + bitmap + changed * 4}`);
-  const into = new DataView(page.buffer, page.byteOffset, page.length);
-  let at = 1 + bitmap;
-  for (let i = 0; i < pageWords; i++) {
-    if (!(diff[1 + (i >>> 3)]! & (1 << (i & 7)))) continue;
-    into.setInt32(i * 4, view.getInt32(at, true), true);
-    at += 4;
+  for (let w = 1; w <= bitmapWords && w < d.length; w++) changed += popcount(d[w]!);
+  if (d.length !== 1 + bitmapWords + changed || (into.length % 32 !== 0 && d[bitmapWords]! >>> (into.length % 32) !== 0)) {
+    throw malformed(`of ${d.length} words where its bitmap calls for ${1 + bitmapWords + changed}`);
   }
+  let at = 1 + bitmapWords;
+  for (let w = 0; w < bitmapWords; w++) {
+    let bits = d[1 + w]!;
+    while (bits !== 0) {
+      const bit = 31 - Math.clz32(bits & -bits);
+      into[w * 32 + bit] = d[at++]!;
+      bits &= bits - 1;
+    }
+  }
+}
+
+function popcount(x: number): number {
+  let n = 0;
+  for (let v = x >>> 0; v !== 0; v &= v - 1) n++;
+  return n;
 }
 
 function malformed(what: string): NaplusError {
