@@ -29,27 +29,19 @@
 //   fetched again. A copy straight from the segment is never older: a notice exists only
 //   once its diff is in the master copy. But a page with a diff of ours on its way home
 //   comes from the home (the Fetch follows the diff on the link), not the segment.
-// - Diffs and their answers are matched in order, per home (links are FIFO). A diff
-//   without an answer when its home went down is kept and sent again when the home is
-//   back: the home may take it in twice, which changes nothing, because no write of
-//   another node to those words can come between (that writer would have had to acquire
-//   after this node's release, which has not completed). Once a release that covers a
-//   diff has failed (a home unreachable past the grace time), the lock it was for passes
-//   on anyway, so that diff is never sent again: unsent, or unanswered when its link
-//   goes, it is dropped and the page it came from is lost here (apps get SIGBUS).
-//   Sending it later could put old words over a newer holder's. A dropped diff that was
-//   sent may have got in all the same, making the master copy a version nobody was told
-//   of: the next release asks the home that version (Stat) and carries it as a notice,
-//   so that no acquirer keeps a copy that misses it while others see it.
+// - Diffs on their way to other hosts, and what a release waits for, are outbox.ts's
+//   business (with what happens to them when their home goes down); a diff that will
+//   never get home loses the page it came from here (apps get SIGBUS).
 // - A home that restarts loses nothing it confirmed (master copies and versions are in
 //   its segment), so copies and twins stay across it.
-import { Flag, Op, type Access, type AtomicDoneFn, type AtomicRequest, type CacheMemory, type Clock, type Completion, type Homes, type MasterStore, type Msg, type ProtocolContext, type Topology, type VersionStore, type Wire } from '../protocol.js';
+import { Flag, Op, type Access, type AtomicDoneFn, type AtomicRequest, type CacheMemory, type Completion, type Homes, type MasterStore, type Msg, type ProtocolContext, type Topology, type VersionStore, type Wire } from '../protocol.js';
 import type { Logger } from '../../log.js';
 import type { FaultSource } from '../../trace/fault-event.js';
 import { applyDiff, makeDiff, WHOLE } from './diff.js';
 import { VersionLog, Watermarks } from './notices.js';
-import { decodeResult, encodeAtomic } from './atomics.js';
 import { Parking } from './parking.js';
+import { DiffOutbox } from './outbox.js';
+import { AtomicCalls } from './atomic-calls.js';
 
 /**
  * Releases a Writable page may go unchanged before it is write-protected again; doubled
@@ -66,38 +58,6 @@ export const enum PageState {
   Invalid = 0,
   ReadOnly = 1,
   Writable = 2,
-}
-
-/** A diff on its way to its home, kept until the home confirms it. */
-interface Outgoing {
-  page: number;
-  /** Its number among the diffs sent to that home. */
-  seq: number;
-  msg: Msg;
-  /** The copy it was made from (see copyGen). */
-  copy: number;
-  /** Sent in the current session of the link to its home. */
-  sent: boolean;
-  /** A release that covers it failed: it may be sent once, never again (see the header). */
-  final: boolean;
-  /** It was sent at least once (it may have got in). */
-  tried: boolean;
-}
-
-/** A synchronization waiting for the diffs it covers to be in their master copies. */
-interface Release {
-  /** Per home: the last diff sent there that this release waits for. */
-  need: Map<number, number>;
-  /** Pages whose version it waits to learn (see `unsure`). */
-  unsure: Set<number>;
-  done: Completion;
-}
-
-interface PendingAtomic {
-  home: number;
-  msg: Msg;
-  sent: boolean;
-  done: AtomicDoneFn;
 }
 
 export interface ReleaseCacheCounters {
@@ -126,8 +86,6 @@ export class ReleaseCache {
   private readonly wantWrite: Uint8Array;
   /** Fetched with no fault waiting (an acquire's refresh): mapped into the apps on arrival. */
   private readonly ahead: Uint8Array;
-  /** Diffs of each page sent and not confirmed yet. */
-  private readonly inflight: Uint32Array;
   /** Releases each Writable page has gone unchanged, how many it may (see IDLE_RELEASES), and whether it was last protected for that. */
   private readonly idle: Uint8Array;
   private readonly idleLimit: Uint8Array;
@@ -139,47 +97,33 @@ export class ReleaseCache {
   readonly known: VersionLog;
   /** Per lock or barrier home: what it has been told of `known`. */
   private readonly told: Watermarks;
-  private readonly outboxes = new Map<number, Outgoing[]>();
-  private readonly sentSeq = new Map<number, number>();
-  private readonly confirmedSeq = new Map<number, number>();
-  private releases: Release[] = [];
-  /** Homes a release waits for while they are down, with the token of the grace timer. */
-  private readonly graceTimers = new Map<number, object>();
+  /** Diffs on their way to other hosts. */
+  private readonly outbox: DiffOutbox;
   /** Fetches waiting for their home to be reachable. */
   private readonly parking: Parking;
-  /** Pages (→ their home) a dropped diff of ours may have changed: their version is asked before a release completes. */
-  private readonly unsure = new Map<number, number>();
-  private readonly stating = new Set<number>();
-  private readonly atomics = new Map<number, PendingAtomic>();
-  private nextToken = 1;
+  private readonly atomics: AtomicCalls;
   /** Why writes were lost since the last synchronization: the next one fails, saying so. */
   private losses: string[] = [];
   private readonly host: string;
   readonly counters: ReleaseCacheCounters = { twins: 0, diffs: 0, diffBytes: 0, invalidations: 0, refetches: 0, lostPages: 0, failedPages: 0, cleaned: 0 };
-  /** Called when the last diff on its way home is confirmed (a stop waits for this). */
-  onIdle: (() => void) | undefined;
 
   private readonly region: number;
   readonly pages: number;
-  private readonly pageSize: number;
   private readonly topology: Topology;
   private readonly wire: Wire;
   private readonly memory: CacheMemory;
   private readonly master: MasterStore;
-  private readonly clock: Clock;
-  private readonly graceMs: number;
   private readonly log: Logger;
 
   constructor(c: ProtocolContext, private readonly versions: VersionStore) {
-    ({ region: this.region, pages: this.pages, pageSize: this.pageSize, topology: this.topology, wire: this.wire, memory: this.memory, master: this.master, clock: this.clock, graceMs: this.graceMs, log: this.log } = c);
-    const { pages, pageSize, topology, wire, clock, graceMs } = c;
+    ({ region: this.region, pages: this.pages, topology: this.topology, wire: this.wire, memory: this.memory, master: this.master, log: this.log } = c);
+    const { region, pages, pageSize, topology, wire, clock, graceMs, log } = c;
     this.state = new Uint8Array(pages);
     this.have = new Uint32Array(pages);
     this.copyGen = new Uint32Array(pages);
     this.fetching = new Uint8Array(pages);
     this.wantWrite = new Uint8Array(pages);
     this.ahead = new Uint8Array(pages);
-    this.inflight = new Uint32Array(pages);
     this.idle = new Uint8Array(pages);
     this.idleLimit = new Uint8Array(pages).fill(IDLE_RELEASES);
     this.idled = new Uint8Array(pages);
@@ -188,6 +132,18 @@ export class ReleaseCache {
     this.told = new Watermarks(this.known);
     this.host = topology.hostOf(wire.self);
     this.parking = new Parking(clock, graceMs, (page, home, waited) => this.giveUp(page, `its home, node ${home}, has been unreachable for ${Math.round(waited)} ms`));
+    this.outbox = new DiffOutbox(region, pages, topology.homes, wire, clock, graceMs, log, {
+      confirmed: (page, version, current, copy) => this.confirmed(page, version, current, copy),
+      learnt: (page, version) => this.known.raise(page, version),
+      lost: (page, copy, why) => this.loseCopy(page, copy, why),
+      loss: (why) => this.losses.push(why),
+    });
+    this.atomics = new AtomicCalls(region, pageSize, topology.homes, wire, clock, graceMs, log);
+  }
+
+  /** Called when the last diff on its way home is confirmed (a stop waits for this). */
+  set onIdle(fn: (() => void) | undefined) {
+    this.outbox.onIdle = fn;
   }
 
   private get homes(): Homes {
@@ -200,9 +156,7 @@ export class ReleaseCache {
 
   /** Diffs on their way home (a stop waits for them). */
   get unconfirmed(): number {
-    let n = 0;
-    for (const q of this.outboxes.values()) n += q.length;
-    return n;
+    return this.outbox.unconfirmed;
   }
 
   permits(page: number, access: Access): boolean {
@@ -243,7 +197,7 @@ export class ReleaseCache {
       this.homes.resolve(page, () => this.fetch(page), (reason) => this.giveUp(page, reason));
       return;
     }
-    if (this.homedWith(page) && this.inflight[page] === 0) {
+    if (this.homedWith(page) && this.outbox.inflight(page) === 0) {
       const version = this.versions.read(page);
       if (version >= this.known.get(page)) {
         this.memory.fillFromSegment(page);
@@ -284,11 +238,11 @@ export class ReleaseCache {
       case Op.Page:
         return this.page(msg);
       case Op.Diffed:
-        return this.diffed(from, msg);
+        return this.outbox.diffed(from, msg);
       case Op.AtomicDone:
-        return this.atomicDone(msg);
+        return this.atomics.answered(msg);
       case Op.Stated:
-        return this.stated(msg);
+        return this.outbox.stated(msg);
       default:
         this.log('warn', `region #${this.region}: node ${from} sent op ${msg.op} to a cache; ignored`);
     }
@@ -332,35 +286,7 @@ export class ReleaseCache {
     this.losses = [];
     const end: Completion = (err) => done(err ?? (lost.length > 0 ? lost.join('; ') : undefined));
     for (const page of [...this.twins.keys()]) this.publish(page, true);
-    const need = new Map<number, number>();
-    for (const [home, seq] of this.sentSeq) if (seq > (this.confirmedSeq.get(home) ?? 0)) need.set(home, seq);
-    if (need.size === 0 && this.unsure.size === 0) return end();
-    const r: Release = { need, unsure: new Set(this.unsure.keys()), done: end };
-    this.releases.push(r);
-    for (const page of r.unsure) this.stat(page);
-    for (const home of this.homesOf(r)) if (!this.wire.isUp(home)) this.graceFor(home);
-  }
-
-  /** The homes a release waits for. */
-  private homesOf(r: Release): Set<number> {
-    const homes = new Set(r.need.keys());
-    for (const page of r.unsure) if (this.unsure.has(page)) homes.add(this.unsure.get(page)!);
-    return homes;
-  }
-
-  /** Asks the home of an unsure page its version (once at a time). */
-  private stat(page: number): void {
-    const home = this.unsure.get(page);
-    if (home === undefined || this.stating.has(page) || !this.wire.isUp(home)) return;
-    this.stating.add(page);
-    this.toHome(page, Op.Stat);
-  }
-
-  private stated(msg: Msg): void {
-    if (!this.stating.delete(msg.page)) return;
-    this.unsure.delete(msg.page);
-    this.known.raise(msg.page, msg.version ?? 0);
-    this.settle();
+    this.outbox.waitFor(end);
   }
 
   /**
@@ -406,17 +332,7 @@ export class ReleaseCache {
       op: Op.Diff, flags: whole ? Flag.Data : 0, region: this.region, page, slot: this.homes.slotOf(page), version: this.have[page],
       ...(whole ? { data: copy.slice() } : { extra: diff }),
     };
-    const seq = (this.sentSeq.get(home) ?? 0) + 1;
-    this.sentSeq.set(home, seq);
-    const entry: Outgoing = { page, seq, msg, copy: this.copyGen[page]!, sent: false, final: false, tried: false };
-    const q = this.outboxes.get(home);
-    if (q) q.push(entry);
-    else this.outboxes.set(home, [entry]);
-    this.inflight[page]!++;
-    if (this.wire.isUp(home)) {
-      entry.sent = entry.tried = true;
-      this.wire.send(home, msg);
-    }
+    this.outbox.send(home, page, this.copyGen[page]!, msg);
   }
 
   /** A diff of a page homed on this host goes straight into its master copy (see the header). */
@@ -431,84 +347,12 @@ export class ReleaseCache {
     if (version - 1 === this.have[page] && this.state[page] !== PageState.Invalid) this.have[page] = version;
   }
 
-  private diffed(home: number, msg: Msg): void {
-    const q = this.outboxes.get(home);
-    const entry = q?.[0];
-    if (!entry || !entry.sent || entry.page !== msg.page) {
-      this.log('warn', `region #${this.region}: node ${home} confirmed a diff of page ${msg.page} that was not the next one sent to it; ignored`);
-      return;
-    }
-    q!.shift();
-    if (q!.length === 0) this.outboxes.delete(home);
-    this.confirmedSeq.set(home, entry.seq);
-    const { page } = entry;
-    this.inflight[page]!--;
-    if (msg.flags & Flag.Failed) {
-      const why = `node ${home} could not put a diff of page ${page} of region #${this.region} into its master copy`;
-      this.loseCopy(page, entry.copy, why);
-      this.failReleases((r) => (r.need.get(home) ?? 0) >= entry.seq, why);
-      this.losses.push(why);
-    } else {
-      this.counters.cleaned++;
-      const version = msg.version ?? 0;
-      this.known.raise(page, version);
-      // The master copy is now exactly this copy (as it was diffed): it is that version.
-      if (msg.flags & Flag.Current && this.state[page] !== PageState.Invalid && this.copyGen[page] === entry.copy) {
-        this.have[page] = Math.max(this.have[page]!, version);
-      }
-    }
-    this.settle();
-  }
-
-  private settle(): void {
-    for (const r of [...this.releases]) {
-      let ready = true;
-      for (const [home, seq] of r.need) if ((this.confirmedSeq.get(home) ?? 0) < seq) ready = false;
-      for (const page of r.unsure) if (this.unsure.has(page)) ready = false;
-      if (ready) this.finish(r);
-    }
-    if (this.outboxes.size === 0) this.onIdle?.();
-  }
-
-  private finish(r: Release, error?: string): void {
-    const i = this.releases.indexOf(r);
-    if (i < 0) return;
-    this.releases.splice(i, 1);
-    r.done(error);
-  }
-
-  /** Fails the releases `which` picks; the diffs they cover become final (see the header). */
-  private failReleases(which: (r: Release) => boolean, why: string): void {
-    for (const r of [...this.releases]) {
-      if (!which(r)) continue;
-      this.finish(r, why);
-      for (const [home, seq] of r.need) {
-        for (const entry of this.outboxes.get(home) ?? []) if (entry.seq <= seq) entry.final = true;
-        this.dropUnsentFinal(home, why);
-      }
-    }
-  }
-
-  /** Final diffs bound for `home` that are not on their way (its link is down) are dropped: their writes are lost. */
-  private dropUnsentFinal(home: number, why: string): void {
-    const q = this.outboxes.get(home);
-    if (!q) return;
-    const gone = q.filter((e) => e.final && !e.sent);
-    if (gone.length === 0) return;
-    const rest = q.filter((e) => !(e.final && !e.sent));
-    if (rest.length > 0) this.outboxes.set(home, rest);
-    else this.outboxes.delete(home);
-    for (const entry of gone) {
-      this.inflight[entry.page]!--;
-      this.loseCopy(entry.page, entry.copy, why);
-      if (entry.tried) this.unsure.set(entry.page, home);
-    }
-    // Nothing will confirm them: every release that covers one fails, then none waits for
-    // them; and the next one fails too (another app of this node may have written them).
-    this.failReleases((r) => (r.need.get(home) ?? 0) >= gone[0]!.seq, why);
-    this.losses.push(`${gone.length} diff(s) of this node's writes never reached their home: ${why}`);
-    this.confirmedSeq.set(home, Math.max(this.confirmedSeq.get(home) ?? 0, gone[gone.length - 1]!.seq));
-    this.log('error', `region #${this.region}: ${gone.length} diff(s) of this node's writes will never reach their home: ${why}; those writes are lost (apps get SIGBUS at their next access to the pages)`);
+  /** A diff of `page`, made from copy `copy`, is in its master copy at `version`. */
+  private confirmed(page: number, version: number, current: boolean, copy: number): void {
+    this.counters.cleaned++;
+    this.known.raise(page, version);
+    // The master copy is now exactly this copy (as it was diffed): it is that version.
+    if (current && this.state[page] !== PageState.Invalid && this.copyGen[page] === copy) this.have[page] = Math.max(this.have[page]!, version);
   }
 
   /**
@@ -529,20 +373,6 @@ export class ReleaseCache {
     this.state[page] = PageState.Invalid;
     this.counters.lostPages++;
     this.memory.lose(page, why);
-  }
-
-  /** A release waits at most the grace time for a home that is down; then it fails. */
-  private graceFor(home: number): void {
-    if (this.graceTimers.has(home)) return;
-    const token = {};
-    this.graceTimers.set(home, token);
-    this.clock.after(this.graceMs, () => {
-      if (this.graceTimers.get(home) !== token) return;
-      this.graceTimers.delete(home);
-      const waiting = (r: Release) => (r.need.get(home) ?? 0) > (this.confirmedSeq.get(home) ?? 0) || [...r.unsure].some((page) => this.unsure.get(page) === home);
-      this.failReleases(waiting, `node ${home}, the home of pages this node wrote, has been unreachable for ${this.graceMs} ms`);
-      this.settle();
-    });
   }
 
   // ---- acquires ----------------------------------------------------------------------
@@ -626,87 +456,33 @@ export class ReleaseCache {
   // ---- atomics -----------------------------------------------------------------------
 
   atomic(request: AtomicRequest, done: AtomicDoneFn): void {
-    const page = Math.floor(request.offset / this.pageSize);
-    const home = this.homes.homeOf(page);
-    if (home === undefined) {
-      this.homes.resolve(page, () => this.atomic(request, done), (reason) => done(reason));
-      return;
-    }
-    const token = this.nextToken;
-    this.nextToken = (this.nextToken % 0xffffffff) + 1;
-    const msg: Msg = { op: Op.Atomic, flags: 0, region: this.region, page, slot: this.homes.slotOf(page), version: token, extra: encodeAtomic(request, request.offset % this.pageSize) };
-    const pending: PendingAtomic = { home, msg, sent: false, done };
-    this.atomics.set(token, pending);
-    if (this.wire.isUp(home)) {
-      pending.sent = true;
-      this.wire.send(home, msg);
-      return;
-    }
-    this.clock.after(this.graceMs, () => {
-      if (this.atomics.get(token) !== pending || pending.sent) return;
-      this.atomics.delete(token);
-      done(`its home, node ${home}, has been unreachable for ${this.graceMs} ms`);
-    });
-  }
-
-  private atomicDone(msg: Msg): void {
-    const pending = this.atomics.get(msg.version ?? 0);
-    if (!pending) {
-      this.log('warn', `region #${this.region}: an atomic result for no operation of this node; ignored`);
-      return;
-    }
-    this.atomics.delete(msg.version!);
-    if (msg.flags & Flag.Failed) return pending.done(`its home, node ${pending.home}, refused it`);
-    try {
-      pending.done(undefined, decodeResult(msg.extra));
-    } catch (err) {
-      pending.done((err as Error).message);
-    }
+    this.atomics.call(request, done);
   }
 
   // ---- homes lost and back -------------------------------------------------------------
 
   /**
    * `node` is unreachable. Copies and twins of its pages stay (its master copies and their
-   * versions are in its segment). Its diffs without an answer wait to be sent again; a
-   * release waiting for them gives up after the grace time. Fetches wait for it, or come
-   * straight from the segment when it shares this host. Atomic operations sent to it fail:
-   * whether it applied them is unknown, and they cannot be sent twice.
+   * versions are in its segment). Its diffs without an answer wait to be sent again (see
+   * outbox.ts). Fetches wait for it, or come straight from the segment when it shares
+   * this host. Atomic operations sent to it fail (see atomic-calls.ts).
    */
   peerDown(node: number): void {
     this.told.forget(node);
-    for (const entry of this.outboxes.get(node) ?? []) entry.sent = false;
-    this.dropUnsentFinal(node, `node ${node}, the home of pages this node wrote, was lost before it confirmed a diff that a failed synchronization covered`);
-    for (const [page, home] of this.unsure) if (home === node) this.stating.delete(page);
-    if (this.releases.some((r) => this.homesOf(r).has(node))) this.graceFor(node);
+    this.outbox.peerDown(node);
     for (let page = 0; page < this.pages; page++) {
       if (this.fetching[page] && this.homes.homeOf(page) === node) {
-        if (this.homedWith(page) && this.inflight[page] === 0) this.fetch(page);
+        if (this.homedWith(page) && this.outbox.inflight(page) === 0) this.fetch(page);
         else this.parking.park(node, page);
       }
     }
-    for (const [token, a] of [...this.atomics]) {
-      if (a.home !== node || !a.sent) continue;
-      this.atomics.delete(token);
-      a.done(`its home, node ${node}, was lost before it answered (the operation may or may not have been applied)`);
-    }
-    this.settle();
+    this.atomics.peerDown(node);
   }
 
   /** `node` is reachable: the diffs it did not confirm go first, then what waited for it. */
   peerUp(node: number): void {
-    this.graceTimers.delete(node);
-    for (const entry of this.outboxes.get(node) ?? []) {
-      if (entry.sent) continue;
-      entry.sent = entry.tried = true;
-      this.wire.send(node, entry.msg);
-    }
-    for (const a of this.atomics.values()) {
-      if (a.home !== node || a.sent) continue;
-      a.sent = true;
-      this.wire.send(node, a.msg);
-    }
-    for (const [page, home] of this.unsure) if (home === node) this.stat(page);
+    this.outbox.peerUp(node);
+    this.atomics.peerUp(node);
     for (const page of this.parking.unpark(node)) if (this.fetching[page]) this.toHome(page, Op.Fetch);
   }
 
