@@ -5,15 +5,17 @@
 // barrier per sweep, and a sample sort; `workers` workers spread over the simulated
 // hosts. Reported: time of the parallel phase, speedup over one worker, Naplus/MP.
 // Then the same with each host in a network namespace behind a rate-shaped link
-// (1 and 10 Gbit/s), Naplus with LZ4 ('always') and without ('never').
+// (1 and 10 Gbit/s), Naplus with LZ4 ('always') and without ('never'). Naplus runs with
+// sequential and with release consistency, side by side (`--consistency` picks one).
 import { makeHostNetwork, namespacesUnavailable, type HostNetwork } from '../src/netns.js';
 import { onAbort } from './lib/cleanup.js';
 import type { Bench } from './lib/report.js';
 import { report } from './apps/report.js';
 import {
-  KERNEL_NAMES, References, mpRun, naplusRun, naplusSide, trials,
+  KERNEL_NAMES, References, mpRun, naplusKey, naplusRun, naplusSide, shapedKey, trials,
   type NaplusSide, type Section, type Sizes, type SuiteOptions,
 } from './apps/suite.js';
+import type { Consistency } from '../src/config.js';
 
 const WORKERS = 4;
 const RATES = ['1gbit', '10gbit'];
@@ -24,20 +26,22 @@ const QUICK: Sizes = { matmul: { n: 128 }, jacobi: { n: 128, iterations: 30, tol
 
 const repeat = <T>(times: number, item: T): T[] => Array.from({ length: times }, () => item);
 
-/** Loopback: each kernel by both versions, with `workers` workers and with one. */
+/** Loopback: each kernel by MP and by Naplus in each consistency, with `workers` workers and with one. */
 async function loopback(opts: SuiteOptions, refs: References): Promise<Section> {
   const counts = [opts.workers, 1];
-  const side = await naplusSide(opts, KERNEL_NAMES.flatMap((kernel) => counts.flatMap((workers) => repeat(opts.trials, { kernel, workers }))));
+  const needs = KERNEL_NAMES.flatMap((kernel) => counts.flatMap((workers) => repeat(opts.trials, { kernel, workers })));
+  const sides: NaplusSide[] = [];
   const runs: Section = new Map();
   try {
+    for (const mode of opts.modes) sides.push(await naplusSide(opts, mode, needs));
     for (const kernel of KERNEL_NAMES) {
       runs.set(kernel, await trials(opts, `${kernel} on loopback`, counts.flatMap((workers) => [
-        { key: `naplus${workers}`, run: () => naplusRun(opts, refs, side, kernel, workers, `Naplus, ${workers} workers`) },
+        ...opts.modes.map((mode, i) => ({ key: naplusKey(mode, workers), run: () => naplusRun(opts, refs, sides[i]!, kernel, workers, `Naplus (${mode}), ${workers} workers`) })),
         { key: `mp${workers}`, run: () => mpRun(opts, refs, kernel, workers, `message passing, ${workers} workers`) },
       ])));
     }
   } finally {
-    await side.cluster.close();
+    for (const side of sides) await side.cluster.close();
   }
   return runs;
 }
@@ -59,13 +63,18 @@ async function shapedLink(opts: SuiteOptions, refs: References, rate: string): P
   const runs: Section = new Map();
   try {
     const mp = network('m');
-    for (const [tag, compress] of [['l', 'always'], ['r', 'never']] as const) sides.push(await naplusSide(opts, needs, network(tag), compress));
-    const [lz4, raw] = sides as [NaplusSide, NaplusSide];
+    const cases: Array<{ key: string; side: NaplusSide; what: string }> = [];
+    for (const mode of opts.modes) {
+      for (const [tag, compress] of [['l', 'always'], ['r', 'never']] as const) {
+        const side = await naplusSide(opts, mode, needs, network(`${mode[0]}${tag}`), compress);
+        sides.push(side);
+        cases.push({ key: shapedKey(mode, compress === 'always' ? 'lz4' : 'raw'), side, what: `Naplus (${mode}) ${compress === 'always' ? 'LZ4' : 'raw'}, ${rate}` });
+      }
+    }
     for (const kernel of KERNEL_NAMES) {
       runs.set(kernel, await trials(opts, `${kernel} over ${rate}`, [
         { key: 'mp', run: () => mpRun(opts, refs, kernel, opts.workers, `message passing, ${rate}`, mp) },
-        { key: 'lz4', run: () => naplusRun(opts, refs, lz4, kernel, opts.workers, `Naplus LZ4, ${rate}`) },
-        { key: 'raw', run: () => naplusRun(opts, refs, raw, kernel, opts.workers, `Naplus raw, ${rate}`) },
+        ...cases.map((c) => ({ key: c.key, run: () => naplusRun(opts, refs, c.side, kernel, opts.workers, c.what) })),
       ]));
     }
   } finally {
@@ -86,8 +95,9 @@ async function namespaces(opts: SuiteOptions, refs: References): Promise<Map<str
   return out;
 }
 
-export const bench: Bench = async ({ quick, shape, log }) => {
-  const opts: SuiteOptions = { shape, workers: WORKERS, trials: quick ? 1 : 3, sizes: quick ? QUICK : FULL, timeoutMs: quick ? 60_000 : 300_000, log };
+export const bench: Bench = async ({ quick, shape, consistency, log }) => {
+  const modes: Consistency[] = consistency ? [consistency] : ['sequential', 'release'];
+  const opts: SuiteOptions = { shape, modes, workers: WORKERS, trials: quick ? 1 : 3, sizes: quick ? QUICK : FULL, timeoutMs: quick ? 60_000 : 300_000, log };
   const refs = new References(opts.sizes);
   const local = await loopback(opts, refs);
   const link = await namespaces(opts, refs);

@@ -82,13 +82,15 @@ function rows(results: NodeFigures[]): Row[] {
     node: n.node, host: n.host, region, apps: r.apps, faults: r.faults, cache: r.bySource.cache, segment: r.bySource.segment, remote: r.bySource.remote,
     upgrades: r.upgrades, readahead: r.readahead, evictions: r.evictions, writebacks: r.writebacks,
     resident: `${r.residentPages}/${r.cacheLimitPages}`, links: `${n.links.up}/${n.links.total}`, 'MiB out/in': `${mib(n.bytesOut)}/${mib(n.bytesIn)}`,
+    consistency: r.consistency,
+    'twins/diffs (KiB)': r.release ? `${r.release.twins}/${r.release.diffs} (${Math.round(r.release.diffBytes / 1024)})` : '-',
   })));
 }
 
 /** Dropped first when a terminal is too narrow: the least asked-for figures. */
-const DROP_FIRST = ['writebacks', 'evictions', 'readahead', 'MiB out/in', 'host', 'upgrades', 'links', 'resident', 'apps'];
+const DROP_FIRST = ['twins/diffs (KiB)', 'writebacks', 'evictions', 'readahead', 'MiB out/in', 'host', 'upgrades', 'links', 'resident', 'apps'];
 
-const LEGEND = 'faults = cache + segment + remote (where each fault\'s page came from); upgrades: of those, writes to pages held read-only; readahead: pages mapped ahead (no fault); resident: pages cached / cache limit';
+const LEGEND = 'faults = cache + segment + remote (where each fault\'s page came from); upgrades: of those, writes to pages held read-only; readahead: pages mapped ahead (no fault); resident: pages cached / cache limit; twins/diffs: release consistency\'s twins made and diffs sent home';
 
 /** The table of the nodes that answered, and one error line per node that did not. */
 function render(results: Array<NodeFigures | NodeFailure>, width: number | undefined): { table: string; errors: string[] } {

@@ -10,7 +10,7 @@
 //     { "name": "h1", "segment": { "path": "/dev/shm/naplus-demo-h1", "size": "80M" },
 //       "nodes": [ { "id": 1, "listen": "127.0.0.1:7101" } ] }
 //   ],
-//   "regions": [ { "name": "data", "size": "64M", "pageSize": 4096, "placement": "block" } ]
+//   "regions": [ { "name": "data", "size": "64M", "pageSize": 4096, "placement": "block", "consistency": "sequential" } ]
 // }
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -20,7 +20,6 @@ import { NaplusError } from './errors.js';
 import type { CompressMode } from './transport/index.js';
 
 export type Placement = 'block' | 'interleave' | 'first-touch';
-
 export interface NodeConfig {
   id: number;
   host: string;
@@ -40,7 +39,7 @@ export interface RegionConfig {
   size: number;
   pageSize: number;
   placement: Placement;
-  /** Parsed and checked; not used by the nodes yet. */
+  /** The region's page protocol: 'sequential' (MSI, the default) or 'release' (home-based lazy release consistency). */
   consistency: Consistency;
   /** Copies of each home's pages on other hosts (0 to hosts - 1). Parsed and checked; not used by the nodes yet. */
   replicas: number;

@@ -11,7 +11,7 @@ import { NaplusError } from './errors.js';
 import { UnixChannel } from './uffd/index.js';
 import { controlRequest } from './control-client.js';
 import { RegionLayout, planSegment } from './node/layout.js';
-import { validateConfig, type Placement, type TransportConfig } from './config.js';
+import { validateConfig, type Consistency, type Placement, type TransportConfig } from './config.js';
 import { inNamespace, type HostNetwork } from './netns.js';
 
 export interface RegionSpec {
@@ -19,6 +19,7 @@ export interface RegionSpec {
   size: number;
   pageSize?: number;
   placement?: Placement;
+  consistency?: Consistency;
 }
 
 export interface LocalClusterSpec {

@@ -5,6 +5,8 @@
 // to `faults`. Apart from them: *upgrades*, faults that were writes to a page held
 // read-only (each is also one of the faults), and *readahead*, pages mapped ahead of
 // sequential faults (they never fault, so they are not faults).
+import type { Consistency } from './config.js';
+import type { ProtocolCounters } from './coherence/protocol.js';
 import type { RegionCounters } from './node/region.js';
 import type { FaultSource } from './trace/fault-event.js';
 import type { PeerStats } from './transport/index.js';
@@ -14,6 +16,8 @@ export interface RegionReply extends RegionCounters {
   apps: number;
   residentPages: number;
   cacheLimitPages: number;
+  consistency: Consistency;
+  coherence: ProtocolCounters;
 }
 
 /** A node's answer to `stats`. */
@@ -26,6 +30,7 @@ export interface StatsReply {
 }
 
 export interface RegionFigures {
+  consistency: Consistency;
   apps: number;
   /** Faults resolved: bySource.cache + bySource.segment + bySource.remote. */
   faults: number;
@@ -42,11 +47,15 @@ export interface RegionFigures {
   wireBytes: number;
   residentPages: number;
   cacheLimitPages: number;
+  /** Release consistency only: twins made, diffs sent home and their bytes. */
+  release?: { twins: number; diffs: number; diffBytes: number };
 }
 
 export function regionFigures(r: RegionReply): RegionFigures {
   const bySource = { cache: r.servedFromCache, segment: r.servedFromSegment, remote: r.servedFromRemote };
+  const c = r.coherence;
   return {
+    consistency: r.consistency,
     apps: r.apps,
     faults: bySource.cache + bySource.segment + bySource.remote,
     bySource,
@@ -57,5 +66,6 @@ export function regionFigures(r: RegionReply): RegionFigures {
     wireBytes: r.wireBytes,
     residentPages: r.residentPages,
     cacheLimitPages: r.cacheLimitPages,
+    ...(r.consistency === 'release' ? { release: { twins: c.twins ?? 0, diffs: c.diffs ?? 0, diffBytes: c.diffBytes ?? 0 } } : {}),
   };
 }

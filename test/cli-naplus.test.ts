@@ -44,7 +44,9 @@ test('cluster up, status, env, stats, restart and down, with exit codes and JSON
     assert.match(stats.out, /node\s+host\s+region\s+apps\s+faults\s+cache\s+segment\s+remote\s+upgrades\s+readahead/);
     const st = json(naplus('stats', '--name', name, '--json').out);
     assert.is(st.nodes.length, 4);
-    assert.equal(Object.keys(st.nodes[0].regions.data).sort(), ['apps', 'bySource', 'cacheLimitPages', 'evictions', 'faults', 'readahead', 'residentPages', 'upgrades', 'wireBytes', 'writebacks']);
+    assert.match(stats.out, /consistency\s+twins\/diffs \(KiB\)\n/, 'the region\'s consistency, and release consistency\'s counters');
+    assert.match(stats.out, /sequential\s+-\n/);
+    assert.equal(Object.keys(st.nodes[0].regions.data).sort(), ['apps', 'bySource', 'cacheLimitPages', 'consistency', 'evictions', 'faults', 'readahead', 'residentPages', 'upgrades', 'wireBytes', 'writebacks']);
     // NAPLUS_SOCKET_DIR names the node, as it does for apps.
     const one = json(run('naplus', ['stats', '--json'], { ...env, NAPLUS_SOCKET_DIR: socketDir }).out);
     assert.equal(one.nodes.map((n: any) => n.node), [2]);

@@ -18,6 +18,8 @@ test('messages round-trip in order, with their data, slots and homes; a big batc
     { op: Op.Here, flags: 0, region: 0, page: 4, home: 7, slot: 0 },
     { op: Op.GrantS, flags: Flag.Data, region: 1, page: 0, data: page(8192, 9) },
     { op: Op.Inv, flags: 0, region: 1, page: 3 },
+    { op: Op.Diff, flags: 0, region: 0, page: 7, slot: 2, version: 41, extra: Buffer.from([1, 0, 0, 0, 2, 0, 0, 0, 9, 9, 9, 9, 8, 8, 8, 8]) },
+    { op: Op.Diffed, flags: Flag.Current, region: 0, page: 7, version: 42 },
   ];
   const wire = codec.encode(msgs);
   assert.is(wire.length, 2, '20 KiB of page data does not fit one message of at most 16 KiB');
@@ -25,7 +27,8 @@ test('messages round-trip in order, with their data, slots and homes; a big batc
   assert.is(back.length, msgs.length);
   back.forEach((m, i) => {
     const want = msgs[i]!;
-    assert.equal({ ...m, data: m.data && Buffer.from(m.data) }, { ...want, data: want.data && Buffer.from(want.data) });
+    const norm = (x: Msg) => ({ ...x, data: x.data && Buffer.from(x.data), extra: x.extra && Buffer.from(x.extra) });
+    assert.equal(norm(m), norm(want));
   });
 });
 
@@ -49,23 +52,28 @@ function refused(body: Buffer, pages: Array<{ page: number; data: Uint8Array }> 
   }
 }
 
-function op(fields: { op?: number; flags?: number; region?: number; page?: number; slot?: number; home?: number }): Buffer {
-  const b = Buffer.alloc(16);
-  b[0] = fields.op ?? Op.GetS;
-  b[1] = fields.flags ?? 0;
-  b.writeUInt16LE(fields.region ?? 0, 2);
-  b.writeUInt32LE(fields.page ?? 0, 4);
-  b.writeUInt32LE(fields.slot ?? 0xffffffff, 8);
-  b.writeUInt16LE(fields.home ?? 0, 12);
+function op(fields: { op?: number; flags?: number; region?: number; page?: number; slot?: number; home?: number; extra?: number }, trailing = 0): Buffer {
+  const b = Buffer.alloc(4 + 24 + trailing);
+  b.writeUInt32LE(1, 0);
+  b[4] = fields.op ?? Op.GetS;
+  b[5] = fields.flags ?? 0;
+  b.writeUInt16LE(fields.region ?? 0, 6);
+  b.writeUInt32LE(fields.page ?? 0, 8);
+  b.writeUInt32LE(fields.slot ?? 0xffffffff, 12);
+  b.writeUInt16LE(fields.home ?? 0, 16);
+  b.writeUInt32LE(fields.extra ?? 0, 24);
   return b;
 }
 
 test('every bad field is refused with EPROTO, naming it', () => {
-  refused(Buffer.alloc(0), undefined, /not a list of 16-byte ops/);
-  refused(Buffer.alloc(17), undefined, /not a list of 16-byte ops/);
+  refused(Buffer.alloc(0), undefined, /not a count and a list of 24-byte ops/);
+  refused(Buffer.alloc(4), undefined, /not a count and a list of 24-byte ops/);
+  refused(op({}).subarray(0, 27), undefined, /not a count and a list of 24-byte ops/);
   refused(op({ op: 0 }), undefined, /coherence op 0/);
   refused(op({ op: LAST_OP + 1 }), undefined, new RegExp(`coherence op ${LAST_OP + 1}`));
-  refused(op({ flags: 8 }), undefined, /coherence flags 8/);
+  refused(op({ flags: 32 }), undefined, /coherence flags 32/);
+  refused(op({ op: Op.Diff, extra: 9 }, 8), undefined, /an op with 9 extra bytes where 8 are left/);
+  refused(op({ op: Op.Diff, extra: 4 }, 8), undefined, /4 body byte\(s\) no op calls for/);
   refused(op({ region: 2 }), undefined, /region #2 \(the cluster file has 2\)/);
   refused(op({ page: 100 }), undefined, /page 100 of region #0, which has 100/);
   refused(op({ slot: 60 }), undefined, /slot 60 for a page of region #0, whose areas have 60 slots/);

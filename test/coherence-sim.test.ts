@@ -1,18 +1,24 @@
-// The coherence protocol (the real src/coherence code) under thousands of simulated
+// The coherence protocols (the real src/coherence code) under thousands of simulated
 // schedules per run: random interleavings of FIFO links, evictions, broken links and
-// dying nodes. Each seed replays exactly:
+// dying nodes; sequential consistency (calm, evict, faults) and release consistency
+// (release, release-faults: data-race-free apps checked read by read against the last
+// write that happens before). Each seed replays exactly:
 //   NAPLUS_SIM_SEED=<seed> NAPLUS_SIM_FAMILY=<family> node dist/test/coherence-sim.test.js
 // prints that run's step-by-step log.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { optionsFor, Simulation, type SimResult } from './helpers/sim/simulation.js';
+import { optionsFor, Simulation, type Family, type SimResult } from './helpers/sim/simulation.js';
 import { CacheController } from '../src/coherence/sequential/cache.js';
 import { HomeDirectory } from '../src/coherence/sequential/home.js';
 import { SyncNode } from '../src/coherence/sync-node.js';
 import { SyncService } from '../src/coherence/sync-service.js';
 import { LossLog } from '../src/coherence/loss-log.js';
+import { NoticeRelay } from '../src/coherence/sync-notices.js';
+import { ReleaseCache } from '../src/coherence/release/cache.js';
+import { ReleaseProtocol } from '../src/coherence/release/index.js';
+import { PROTOCOLS } from '../src/coherence/protocols.js';
+import type { ProtocolContext } from '../src/coherence/protocol.js';
 
-type Family = 'calm' | 'evict' | 'faults';
 const PER_FAMILY = Number(process.env.NAPLUS_SIM_RUNS ?? 1500);
 // Half the seeds are the same every run (a fixed regression set), half are new (more
 // schedules explored over time); either way a failure names its seed.
@@ -63,6 +69,20 @@ for (const family of ['calm', 'evict', 'faults'] as Family[]) {
     } else {
       assert.is(sum('opsFailed'), 0, 'no access fails without faults');
     }
+  });
+}
+
+for (const family of ['release', 'release-faults'] as Family[]) {
+  test(`${family}: ${PER_FAMILY} seeded schedules of data-race-free apps read what happens before, lose nothing synchronized, and settle`, () => {
+    const { results, failed } = runFamily(family);
+    if (failed) assert.unreachable(explain(family, failed));
+    const sum = (k: 'steps' | 'opsDone' | 'opsFailed' | 'syncCalls' | 'kills' | 'breaks' | 'handoffs') => results.reduce((a, r) => a + r[k], 0);
+    console.log(`${family}: ${results.length} schedules, ${sum('steps')} steps, ${sum('opsDone')} accesses done, ${sum('opsFailed')} failed, ${sum('handoffs')} reads of another node's writes, ${sum('syncCalls')} lock/barrier/flush calls, ${sum('kills')} kills, ${sum('breaks')} broken links (random seeds from ${base})`);
+    assert.ok(sum('opsDone') > results.length * 20, 'apps got their accesses done');
+    assert.ok(sum('handoffs') > results.length, 'words written on one node were read on others');
+    assert.ok(sum('syncCalls') > results.length * 10, 'apps took locks (and met at barriers)');
+    if (family === 'release-faults') assert.ok(sum('kills') > 0 && sum('breaks') > 0 && sum('opsFailed') > 0, 'nodes died, links broke, accesses failed');
+    else assert.is(sum('opsFailed'), 0, 'no access fails without faults');
   });
 }
 
@@ -124,6 +144,41 @@ test('the checker catches a barrier that releases before every party arrived', (
   failsWhenBroken(SyncService.prototype, 'barrier', function (this: any, _party: unknown, _name: string, _parties: number, done: () => void) {
     done();
   }, /barrier round \d+ released app \S+ before app \S+ arrived/);
+});
+
+// Release consistency: each mechanism that makes a stale copy go, or keeps a write, taken away.
+const STALE = /read \S+ from word \d+, but the last write before it wrote/;
+
+test('the checker catches lock grants and barrier releases that carry no write notices', () => {
+  failsWhenBroken(NoticeRelay.prototype, 'incoming', () => undefined, STALE, 'release', 200);
+});
+
+test('the checker catches notices that an acquirer does not pass on (A unlocks L1, B locks L1 and unlocks L2, C locks L2: C must see A\'s writes)', () => {
+  failsWhenBroken(ReleaseCache.prototype, 'acquire', function (this: any, notices: Array<[number, number]>) {
+    for (const [page, version] of notices) if (this.state[page] !== 0 && this.have[page] < version) this.invalidate(page); // what it heard is not kept, so not told on
+  }, STALE, 'release', 1000);
+});
+
+test('the checker catches diffs that carry unchanged words (two writers of one page undo each other)', () => {
+  const sendDiff = (ReleaseCache.prototype as any).sendDiff;
+  failsWhenBroken(ReleaseCache.prototype, 'sendDiff', function (this: any, page: number, _diff: unknown, snap: Uint8Array) {
+    sendDiff.call(this, page, 'whole', snap);
+  }, STALE, 'release', 200);
+});
+
+test('the checker catches a release that returns before its diffs are in their master copies', () => {
+  const release = ReleaseCache.prototype.release;
+  failsWhenBroken(ReleaseCache.prototype, 'release', function (this: ReleaseCache, done: () => void) {
+    release.call(this, () => undefined);
+    done();
+  }, STALE, 'release-faults', 200);
+});
+
+test('the checker catches a lock home whose notices do not outlive its process', () => {
+  failsWhenBroken(PROTOCOLS, 'release', (c: ProtocolContext) => {
+    const kept = new Uint32Array(c.pages);
+    return new ReleaseProtocol({ ...c, notices: { read: (page) => kept[page]!, write: (page, v) => (kept[page] = v) } });
+  }, STALE, 'release-faults', 1500);
 });
 
 test.run();

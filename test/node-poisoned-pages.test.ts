@@ -33,7 +33,7 @@ function setup() {
   };
   const mapper = new Mapper(PAGE, () => undefined, () => undefined);
   mapper.add(app);
-  const intake = new FaultIntake({ name: 'data', pages: PAGES, pageSize: PAGE }, 1, protocol, { homeOf: () => 2, slotOf: () => 0, resolve: (_p, then) => then(), learn: () => undefined }, mapper, new TraceLog(16), () => undefined);
+  const intake = new FaultIntake({ name: 'data', pages: PAGES, pageSize: PAGE, consistency: 'sequential' }, 1, protocol, { homeOf: () => 2, slotOf: () => 0, resolve: (_p, then) => then(), learn: () => undefined }, mapper, new TraceLog(16), () => undefined);
   const fault = (page: number): UffdEvent => ({ kind: 'fault', address: page * PAGE, write: false, wp: false, minor: false } as UffdEvent);
   /** The protocol grants `pages`; the intake resolves what waits on them. */
   const grant = (pages: number[]) => {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { startNode, waitForLinks, writeLocalCluster, type RunningNode } from '../../src/local-cluster.js';
 import type { HostNetwork } from '../../src/netns.js';
 import type { CompressMode } from '../../src/transport/index.js';
+import type { Consistency } from '../../src/config.js';
 import { onAbort } from '../lib/cleanup.js';
 
 export const PAGE_SIZE = 4096;
@@ -25,7 +26,7 @@ export interface BenchCluster {
 
 let made = 0;
 
-export async function startCluster(opts: { shape: Shape; regionBytes: number; compress?: CompressMode; network?: HostNetwork }): Promise<BenchCluster> {
+export async function startCluster(opts: { shape: Shape; regionBytes: number; consistency: Consistency; compress?: CompressMode; network?: HostNetwork }): Promise<BenchCluster> {
   const { shape } = opts;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'naplus-bench-apps-'));
   const nodes: RunningNode[] = [];
@@ -45,7 +46,7 @@ export async function startCluster(opts: { shape: Shape; regionBytes: number; co
       nodesPerHost: shape.nodesPerHost,
       // Runs' blocks sit end to end in the heap: interleaved homes give every run the same
       // spread over the nodes, where blocks would home each run wherever it fell.
-      regions: [{ name: 'data', size: opts.regionBytes, pageSize: PAGE_SIZE, placement: 'interleave' }],
+      regions: [{ name: 'data', size: opts.regionBytes, pageSize: PAGE_SIZE, placement: 'interleave', consistency: opts.consistency }],
       network: opts.network,
       transport: opts.compress && { compress: opts.compress },
     });

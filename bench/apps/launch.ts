@@ -87,5 +87,8 @@ export async function runCase(spec: CaseSpec, slots: Slot[], timeoutMs: number):
     remoteFaults: sum('remoteFaults'),
     wireBytes: sum('wireBytes'),
     rawBytes: sum('rawBytes'),
+    twins: sum('twins'),
+    diffs: sum('diffs'),
+    diffBytes: sum('diffBytes'),
   };
 }

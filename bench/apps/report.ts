@@ -3,7 +3,8 @@
 import { median, type BenchResult, type Row } from '../lib/report.js';
 import { TARGET, discuss } from './discussion.js';
 import type { KernelName } from './index.js';
-import { KERNEL_NAMES, type References, type Run, type Section, type Sizes, type SuiteOptions } from './suite.js';
+import { KERNEL_NAMES, naplusKey, shapedKey, type References, type Run, type Section, type Sizes, type SuiteOptions } from './suite.js';
+import type { Consistency } from '../../src/config.js';
 
 function problem(kernel: KernelName, sizes: Sizes): string {
   if (kernel === 'matmul') return `n=${sizes.matmul.n} float64`;
@@ -45,6 +46,11 @@ function method(opts: SuiteOptions): string[] {
   ];
 }
 
+/** Figure names of `mode`: the first mode's plain (`matmul_ratio`), the others' with the mode (`matmul_release_ratio`). */
+export function figureKey(opts: SuiteOptions, mode: Consistency): (kernel: string, name: string) => string {
+  return (kernel, name) => (mode === opts.modes[0] ? `${kernel}_${name}` : `${kernel}_${mode}_${name}`);
+}
+
 export function report(opts: SuiteOptions, refs: References, local: Section, link: Map<string, Section> | string): BenchResult {
   const { shape, workers } = opts;
   const figures: Record<string, number> = { hosts: shape.hosts, nodes_per_host: shape.nodesPerHost, workers, trials: opts.trials };
@@ -52,49 +58,64 @@ export function report(opts: SuiteOptions, refs: References, local: Section, lin
   const moved: Row[] = [];
   for (const kernel of KERNEL_NAMES) {
     const r = local.get(kernel)!;
-    const [n4, n1, m4, m1] = [ms(r.get(`naplus${workers}`)!), ms(r.get('naplus1')!), ms(r.get(`mp${workers}`)!), ms(r.get('mp1')!)];
-    const ratio = n4 / m4;
-    rows.push({
-      kernel,
-      problem: problem(kernel, opts.sizes),
-      'Naplus s': secs(r.get(`naplus${workers}`)!),
-      'MP s': secs(r.get(`mp${workers}`)!),
-      'Naplus/MP': ratio,
-      'Naplus speedup': n1 / n4,
-      'MP speedup': m1 / m4,
-      target: kernel === 'sort' ? '-' : ratio <= TARGET ? `met (<= ${TARGET})` : `MISSED (> ${TARGET})`,
-    });
-    const nr = last(r.get(`naplus${workers}`)!);
+    const [m4, m1] = [ms(r.get(`mp${workers}`)!), ms(r.get('mp1')!)];
     const mr = last(r.get(`mp${workers}`)!);
-    moved.push({
-      kernel,
-      'Naplus faults': nr.faults,
-      'from another host': nr.remoteFaults,
-      'page MiB on links': mib(nr.wireBytes),
-      'MP messages': mr.messagesSent,
-      'MP MiB sent': mib(mr.bytesSent),
-    });
     Object.assign(figures, {
-      [`${kernel}_naplus_s`]: n4 / 1000,
       [`${kernel}_mp_s`]: m4 / 1000,
-      [`${kernel}_ratio`]: ratio,
-      [`${kernel}_naplus_1w_s`]: n1 / 1000,
       [`${kernel}_mp_1w_s`]: m1 / 1000,
-      [`${kernel}_1w_ratio`]: n1 / m1,
-      [`${kernel}_naplus_speedup`]: n1 / n4,
       [`${kernel}_mp_speedup`]: m1 / m4,
-      [`${kernel}_naplus_faults`]: nr.faults,
-      [`${kernel}_naplus_remote_faults`]: nr.remoteFaults,
-      [`${kernel}_naplus_wire_mib`]: mib(nr.wireBytes),
       [`${kernel}_mp_mib`]: mib(mr.bytesSent),
       [`${kernel}_mp_messages`]: mr.messagesSent,
       [`${kernel}_verified_runs`]: refs.verifiedRuns.get(kernel) ?? 0,
     });
+    for (const mode of opts.modes) {
+      const key = figureKey(opts, mode);
+      const [n4, n1] = [ms(r.get(naplusKey(mode, workers))!), ms(r.get(naplusKey(mode, 1))!)];
+      const ratio = n4 / m4;
+      rows.push({
+        kernel,
+        consistency: mode,
+        problem: problem(kernel, opts.sizes),
+        'Naplus s': secs(r.get(naplusKey(mode, workers))!),
+        'MP s': secs(r.get(`mp${workers}`)!),
+        'Naplus/MP': ratio,
+        'Naplus speedup': n1 / n4,
+        'MP speedup': m1 / m4,
+        target: ratio <= TARGET ? `met (<= ${TARGET})` : `MISSED (> ${TARGET})`,
+      });
+      const nr = last(r.get(naplusKey(mode, workers))!);
+      moved.push({
+        kernel,
+        consistency: mode,
+        'Naplus faults': nr.faults,
+        'from another host': nr.remoteFaults,
+        'page MiB on links': mib(nr.wireBytes),
+        twins: nr.twins,
+        diffs: nr.diffs,
+        'diff MiB': mib(nr.diffBytes),
+        'MP messages': mr.messagesSent,
+        'MP MiB sent': mib(mr.bytesSent),
+      });
+      Object.assign(figures, {
+        [key(kernel, 'naplus_s')]: n4 / 1000,
+        [key(kernel, 'ratio')]: ratio,
+        [key(kernel, 'naplus_1w_s')]: n1 / 1000,
+        [key(kernel, '1w_ratio')]: n1 / m1,
+        [key(kernel, 'naplus_speedup')]: n1 / n4,
+        [key(kernel, 'naplus_faults')]: nr.faults,
+        [key(kernel, 'naplus_remote_faults')]: nr.remoteFaults,
+        [key(kernel, 'naplus_wire_mib')]: mib(nr.wireBytes),
+        [key(kernel, 'naplus_twins')]: nr.twins,
+        [key(kernel, 'naplus_diffs')]: nr.diffs,
+        [key(kernel, 'naplus_diff_mib')]: mib(nr.diffBytes),
+      });
+    }
   }
   const where = `${shape.hosts} host(s) x ${shape.nodesPerHost} node(s), ${workers} workers`;
   const tables = [{
     title: `apps: data moved in the parallel phase of one run with ${workers} workers`,
-    note: "Naplus: page faults the nodes served, how many of them from another host, and the page bytes the nodes sent each other over links, as sent (LZ4 or not; the links' default compress 'auto'). MP: frames and payload bytes all workers sent.",
+    note: "Naplus: page faults the nodes served, how many of them from another host, and the page bytes the nodes sent each other over links, as sent (LZ4 or not; the links' default compress 'auto'); " +
+      'with release consistency also the twins made (first writes to a page after a release), the diffs sent to pages\' master copies and their bytes (words, or whole pages). MP: frames and payload bytes all workers sent.',
     rows: moved,
   }];
   if (typeof link === 'string') {
@@ -104,24 +125,30 @@ export function report(opts: SuiteOptions, refs: References, local: Section, lin
     for (const [rate, section] of link) {
       for (const kernel of KERNEL_NAMES) {
         const r = section.get(kernel)!;
-        const [m, lz4, raw] = [ms(r.get('mp')!), ms(r.get('lz4')!), ms(r.get('raw')!)];
-        linkRows.push({
-          rate,
-          kernel,
-          'MP s': secs(r.get('mp')!),
-          'Naplus LZ4 s': secs(r.get('lz4')!),
-          'Naplus raw s': secs(r.get('raw')!),
-          'LZ4 ratio': lz4 / m,
-          'raw ratio': raw / m,
-          'page MiB LZ4/raw': `${mib(last(r.get('lz4')!).wireBytes).toFixed(2)}/${mib(last(r.get('raw')!).wireBytes).toFixed(2)}`,
-        });
-        Object.assign(figures, {
-          [`${kernel}_${rate}_mp_s`]: m / 1000,
-          [`${kernel}_${rate}_lz4_ratio`]: lz4 / m,
-          [`${kernel}_${rate}_raw_ratio`]: raw / m,
-          [`${kernel}_${rate}_lz4_wire_mib`]: mib(last(r.get('lz4')!).wireBytes),
-          [`${kernel}_${rate}_raw_wire_mib`]: mib(last(r.get('raw')!).wireBytes),
-        });
+        const m = ms(r.get('mp')!);
+        figures[`${kernel}_${rate}_mp_s`] = m / 1000;
+        for (const mode of opts.modes) {
+          const key = figureKey(opts, mode);
+          const [lz4Runs, rawRuns] = [r.get(shapedKey(mode, 'lz4'))!, r.get(shapedKey(mode, 'raw'))!];
+          const [lz4, raw] = [ms(lz4Runs), ms(rawRuns)];
+          linkRows.push({
+            rate,
+            kernel,
+            consistency: mode,
+            'MP s': secs(r.get('mp')!),
+            'Naplus LZ4 s': secs(lz4Runs),
+            'Naplus raw s': secs(rawRuns),
+            'LZ4 ratio': lz4 / m,
+            'raw ratio': raw / m,
+            'page MiB LZ4/raw': `${mib(last(lz4Runs).wireBytes).toFixed(2)}/${mib(last(rawRuns).wireBytes).toFixed(2)}`,
+          });
+          Object.assign(figures, {
+            [key(kernel, `${rate}_lz4_ratio`)]: lz4 / m,
+            [key(kernel, `${rate}_raw_ratio`)]: raw / m,
+            [key(kernel, `${rate}_lz4_wire_mib`)]: mib(last(lz4Runs).wireBytes),
+            [key(kernel, `${rate}_raw_wire_mib`)]: mib(last(rawRuns).wireBytes),
+          });
+        }
       }
     }
     tables.push({
@@ -137,11 +164,12 @@ export function report(opts: SuiteOptions, refs: References, local: Section, lin
     title: `apps: Naplus vs message passing (${where}, loopback)`,
     note:
       `Time of the parallel phase (from a common start barrier to the result in the region, or gathered at rank 0), median of ${opts.trials} (min-max); ` +
-      `speedup: 1-worker time / ${workers}-worker time of the same version; Naplus/MP at ${workers} workers. Every run's result is checked against a sequential run.`,
+      `speedup: 1-worker time / ${workers}-worker time of the same version; Naplus/MP at ${workers} workers, with each consistency the region can run (${opts.modes.join(', ')}). ` +
+      'Every run\'s result is checked against a sequential run.',
     method: method(opts),
     rows,
     tables,
-    discussion: discuss(opts, link, figures),
+    discussion: opts.modes.flatMap((mode) => discuss(opts, mode, link, figures)),
     figures,
   };
 }

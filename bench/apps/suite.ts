@@ -4,6 +4,7 @@
 // result is checked against the sequential result: a wrong one fails the benchmark.
 import type { HostNetwork } from '../../src/netns.js';
 import type { CompressMode } from '../../src/transport/index.js';
+import type { Consistency } from '../../src/config.js';
 import { blocksSpan, regionBytesFor } from './blocks.js';
 import { PAGE_SIZE, startCluster, type BenchCluster, type Shape } from './cluster.js';
 import { KERNELS, kernelFor, type KernelName, type KernelParams } from './index.js';
@@ -14,6 +15,8 @@ export type Sizes = KernelParams;
 
 export interface SuiteOptions {
   shape: Shape;
+  /** The consistencies Naplus runs with, side by side (the first one's figures are named plainly, see report.ts). */
+  modes: Consistency[];
   workers: number;
   trials: number;
   sizes: Sizes;
@@ -29,6 +32,10 @@ export const KERNEL_NAMES = Object.keys(KERNELS) as KernelName[];
 
 /** Per kernel, every case's runs by case key. */
 export type Section = Map<KernelName, Map<string, Run[]>>;
+
+/** Case keys: Naplus with `workers` workers on loopback, and one compression over a shaped link. */
+export const naplusKey = (mode: Consistency, workers: number): string => `naplus-${mode}-${workers}`;
+export const shapedKey = (mode: Consistency, compression: 'lz4' | 'raw'): string => `${compression}-${mode}`;
 
 /** Worker w's node (workers spread evenly over the nodes) and that node's host. */
 function placement(shape: Shape, workers: number): Array<{ node: number; host: number }> {
@@ -73,10 +80,10 @@ function runSpan(sizes: Sizes, kernel: KernelName, workers: number): number {
 
 /** Starts a cluster with room for `runs`. */
 export async function naplusSide(
-  opts: SuiteOptions, runs: Array<{ kernel: KernelName; workers: number }>, network?: HostNetwork, compress?: CompressMode,
+  opts: SuiteOptions, consistency: Consistency, runs: Array<{ kernel: KernelName; workers: number }>, network?: HostNetwork, compress?: CompressMode,
 ): Promise<NaplusSide> {
   const regionBytes = regionBytesFor(runs.reduce((s, r) => s + runSpan(opts.sizes, r.kernel, r.workers), 0), PAGE_SIZE);
-  return { cluster: await startCluster({ shape: opts.shape, regionBytes, compress, network }), network, runs: 0 };
+  return { cluster: await startCluster({ shape: opts.shape, regionBytes, consistency, compress, network }), network, runs: 0 };
 }
 
 /** Where each worker runs; Naplus workers attach through the node `socketDirs` names. */

@@ -38,9 +38,13 @@ export interface WorkerReport {
   /** Page bytes the node sent over its links in that phase: as sent (LZ4 or not), and raw. */
   wireBytes: number;
   rawBytes: number;
+  /** Release consistency: twins the node made, diffs it sent home and their bytes, in that phase. */
+  twins: number;
+  diffs: number;
+  diffBytes: number;
 }
 
-type Counters = Pick<WorkerReport, 'faults' | 'remoteFaults' | 'wireBytes' | 'rawBytes'>;
+type Counters = Pick<WorkerReport, 'faults' | 'remoteFaults' | 'wireBytes' | 'rawBytes' | 'twins' | 'diffs' | 'diffBytes'>;
 
 /**
  * The node's counters. region.stats() reports the region alone; the node's links are
@@ -48,15 +52,19 @@ type Counters = Pick<WorkerReport, 'faults' | 'remoteFaults' | 'wireBytes' | 'ra
  */
 async function nodeCounters(region: Region): Promise<Counters> {
   const s = await region.attached.call<{
-    regions: Record<string, { faults: number; servedFromRemote: number }>;
+    regions: Record<string, { faults: number; servedFromRemote: number; coherence: { twins?: number; diffs?: number; diffBytes?: number } }>;
     peers: Record<string, { pageBytesWire: number; pageBytesRaw: number }>;
   }>('stats');
   const peers = Object.values(s.peers);
+  const r = s.regions[region.name]!;
   return {
-    faults: s.regions[region.name]!.faults,
-    remoteFaults: s.regions[region.name]!.servedFromRemote,
+    faults: r.faults,
+    remoteFaults: r.servedFromRemote,
     wireBytes: peers.reduce((sum, p) => sum + p.pageBytesWire, 0),
     rawBytes: peers.reduce((sum, p) => sum + p.pageBytesRaw, 0),
+    twins: r.coherence.twins ?? 0,
+    diffs: r.coherence.diffs ?? 0,
+    diffBytes: r.coherence.diffBytes ?? 0,
   };
 }
 
@@ -94,6 +102,9 @@ if (spec.version === 'naplus') {
     remoteFaults: delta('remoteFaults'),
     wireBytes: delta('wireBytes'),
     rawBytes: delta('rawBytes'),
+    twins: delta('twins'),
+    diffs: delta('diffs'),
+    diffBytes: delta('diffBytes'),
   };
   await region.detach();
 } else {
@@ -109,7 +120,10 @@ if (spec.version === 'naplus') {
   });
   const c = clock(() => mesh.barrier());
   const result = await kernel.mp({ rank: spec.rank, workers: spec.workers, mesh, ...c }, spec.params);
-  report = { ms: c.ms(), digest: result && digest(result), bytesSent: mesh.bytesSent, messagesSent: mesh.messagesSent, faults: 0, remoteFaults: 0, wireBytes: 0, rawBytes: 0 };
+  report = {
+    ms: c.ms(), digest: result && digest(result), bytesSent: mesh.bytesSent, messagesSent: mesh.messagesSent,
+    faults: 0, remoteFaults: 0, wireBytes: 0, rawBytes: 0, twins: 0, diffs: 0, diffBytes: 0,
+  };
   await mesh.close();
 }
 await tell({ report });

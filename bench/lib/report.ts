@@ -1,6 +1,7 @@
 // How every benchmark reports: a table for people, and with --json a last line that is
 // one JSON object of figures (ratios named `ratio` or `*_ratio`) for machines.
 import { formatTable, type Row } from '../../cli/table.js';
+import type { Consistency } from '../../src/config.js';
 
 export { cell, formatTable, type Row } from '../../cli/table.js';
 
@@ -28,6 +29,8 @@ export interface BenchOptions {
   quick: boolean;
   /** Simulated cluster for benchmarks that run one (`--hosts`, `--nodes-per-host`). */
   shape: { hosts: number; nodesPerHost: number };
+  /** The consistency of the regions of benchmarks that can run either (`--consistency`); absent: both, side by side. */
+  consistency?: Consistency;
   log(line: string): void;
 }
 

@@ -6,14 +6,20 @@
 //   await region.withLock('queue', async () => { … });
 //   await region.barrier('step-1', 4);
 //
-// Consistency: sequential consistency. Every load sees the latest store to that
-// address by any node, in one global order; Atomics work across nodes. Single writer /
-// multiple readers per page: pages written by several nodes at once bounce between
-// them (correct, but slow), so give each node its own pages where you can.
+// Consistency, per region (the cluster file's `consistency`):
+// - 'sequential' (the default): every load sees the latest store to that address by any
+//   node, in one global order; Atomics work across nodes. Single writer / multiple readers
+//   per page: pages written by several nodes at once bounce between them (correct, but
+//   slow), so give each node its own pages where you can.
+// - 'release': a program free of data races that synchronizes through these locks and
+//   barriers sees the same; several nodes may write one page at once, and writes travel
+//   at synchronizations. Atomics on the memory are atomic within a node only: use
+//   region.atomics for counters and flags shared across nodes (either mode).
 import { NaplusError, checkName } from '../errors.js';
 import { attachRegion, type AttachOptions, type AttachedRegion } from '../client/attach.js';
 import { Heap, type Block, type HeapStats, type MallocOptions } from './heap.js';
 import { regionFigures, type RegionFigures, type StatsReply } from '../stats.js';
+import { RegionAtomics } from './atomics.js';
 
 /** A region's counters on the node this app attached through (vocabulary: src/stats.ts). */
 export interface RegionStats extends Omit<RegionFigures, 'apps' | 'cacheLimitPages'> {
@@ -38,9 +44,12 @@ export class Lock {
 
 export class Region {
   private readonly heap: Heap;
+  /** Read-modify-write operations on 32- and 64-bit words, atomic across every node (see atomics.ts). */
+  readonly atomics: RegionAtomics;
 
   constructor(readonly attached: AttachedRegion) {
     this.heap = new Heap(attached);
+    this.atomics = new RegionAtomics(attached);
   }
 
   get name(): string {

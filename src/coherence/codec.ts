@@ -1,21 +1,24 @@
 // Coherence messages on the wire. The messages one node has for another in one tick
 // travel together, in order, as one transport message:
 //
-//   body:  n × (u8 op | u8 flags | u16 region | u32 page | u32 slot | u16 home | u16 0)
+//   body:  u32 n | n × (u8 op | u8 flags | u16 region | u32 page | u32 slot | u16 home | u16 0
+//                        | u32 version | u32 extra bytes) | the extras, in op order
 //          (integers LE; slot 0xffffffff and home 0 when absent)
 //   pages: the data of every op flagged Data, in op order, each region page cut into
 //          transport-sized pages (the transport zero-marks and LZ4-compresses them).
 //
 // Decoding checks every field against the cluster file (op, flags, region index, page
-// number, data present exactly where flagged) and throws EPROTO on anything amiss.
+// number, data present exactly where flagged, extras adding up to the body) and throws
+// EPROTO on anything amiss.
 import { NaplusError } from '../errors.js';
 import type { Message, PagePayload } from '../transport/index.js';
 import { FIRST_OP, Flag, LAST_OP, type Msg, type Op } from './protocol.js';
 
 export const COHERENCE_TYPE = 1;
-const OP_BYTES = 16;
+const HEAD_BYTES = 4;
+const OP_BYTES = 24;
 const NO_SLOT = 0xffffffff;
-const ALL_FLAGS = Flag.Data | Flag.Segment | Flag.Kept;
+const ALL_FLAGS = Flag.Data | Flag.Segment | Flag.Kept | Flag.Current | Flag.Failed;
 
 export interface RegionShape {
   pages: number;
@@ -43,7 +46,8 @@ export class CoherenceCodec {
       let bytes = 0;
       while (to < msgs.length) {
         const m = msgs[to]!;
-        const size = m.flags & Flag.Data ? this.regions[m.region]!.pageSize : 0;
+        // Extras (diffs, operations) count too: a message must fit the transport's frame.
+        const size = (m.flags & Flag.Data ? this.regions[m.region]!.pageSize : 0) + (m.extra?.length ?? 0);
         if (to > from && bytes + size > this.maxDataBytes) break;
         bytes += size;
         to++;
@@ -55,9 +59,13 @@ export class CoherenceCodec {
   }
 
   private encodeRun(msgs: Msg[], from: number, to: number): Message {
-    const body = Buffer.allocUnsafe((to - from) * OP_BYTES);
+    let extras = 0;
+    for (let i = from; i < to; i++) extras += msgs[i]!.extra?.length ?? 0;
+    const body = Buffer.allocUnsafe(HEAD_BYTES + (to - from) * OP_BYTES + extras);
+    body.writeUInt32LE(to - from, 0);
+    let extraAt = HEAD_BYTES + (to - from) * OP_BYTES;
     const pages: PagePayload[] = [];
-    for (let i = from, off = 0; i < to; i++, off += OP_BYTES) {
+    for (let i = from, off = HEAD_BYTES; i < to; i++, off += OP_BYTES) {
       const m = msgs[i]!;
       body[off] = m.op;
       body[off + 1] = m.flags;
@@ -66,6 +74,12 @@ export class CoherenceCodec {
       body.writeUInt32LE(m.slot ?? NO_SLOT, off + 8);
       body.writeUInt16LE(m.home ?? 0, off + 12);
       body.writeUInt16LE(0, off + 14);
+      body.writeUInt32LE(m.version ?? 0, off + 16);
+      body.writeUInt32LE(m.extra?.length ?? 0, off + 20);
+      if (m.extra) {
+        body.set(m.extra, extraAt);
+        extraAt += m.extra.length;
+      }
       if (m.flags & Flag.Data) {
         for (let at = 0; at < m.data!.length; at += this.wirePage) {
           pages.push({ page: pages.length, data: m.data!.subarray(at, at + this.wirePage) });
@@ -78,14 +92,17 @@ export class CoherenceCodec {
   /** The ops of one received transport message; data is joined back into region pages. */
   decode(msg: Message): Msg[] {
     const body = msg.body;
-    if (!(body instanceof Uint8Array) || body.length === 0 || body.length % OP_BYTES !== 0) {
-      throw protocolError(`a coherence message whose body is not a list of ${OP_BYTES}-byte ops`);
+    const count = body instanceof Uint8Array && body.length >= HEAD_BYTES ? Buffer.from(body.buffer, body.byteOffset, body.length).readUInt32LE(0) : 0;
+    const opsEnd = HEAD_BYTES + count * OP_BYTES;
+    if (!(body instanceof Uint8Array) || count === 0 || opsEnd > body.length) {
+      throw protocolError(`a coherence message whose body is not a count and a list of ${OP_BYTES}-byte ops`);
     }
     const buf = Buffer.from(body.buffer, body.byteOffset, body.length);
     const pages = msg.pages ?? [];
     let nextPage = 0;
+    let extraAt = opsEnd;
     const out: Msg[] = [];
-    for (let off = 0; off < buf.length; off += OP_BYTES) {
+    for (let off = HEAD_BYTES; off < opsEnd; off += OP_BYTES) {
       const op = buf[off]! as Op;
       const flags = buf[off + 1]!;
       const region = buf.readUInt16LE(off + 2);
@@ -104,6 +121,14 @@ export class CoherenceCodec {
         if (!this.nodes.includes(home)) throw protocolError(`home node ${home}, which is not in the cluster file`);
         m.home = home;
       }
+      const version = buf.readUInt32LE(off + 16);
+      if (version !== 0) m.version = version;
+      const extra = buf.readUInt32LE(off + 20);
+      if (extra > buf.length - extraAt) throw protocolError(`an op with ${extra} extra bytes where ${buf.length - extraAt} are left`);
+      if (extra > 0) {
+        m.extra = buf.subarray(extraAt, extraAt + extra);
+        extraAt += extra;
+      }
       if (flags & Flag.Data) {
         const parts = shape.pageSize / this.wirePage;
         if (nextPage + parts > pages.length) throw protocolError(`ops that call for more page data than the ${pages.length} pages sent`);
@@ -113,6 +138,7 @@ export class CoherenceCodec {
       out.push(m);
     }
     if (nextPage !== pages.length) throw protocolError(`${pages.length - nextPage} page(s) of data no op calls for`);
+    if (extraAt !== buf.length) throw protocolError(`${buf.length - extraAt} body byte(s) no op calls for`);
     // Each page's share of what the pages cost on the wire (zero markers and LZ4 included).
     if (msg.pageWireBytes !== undefined && pages.length > 0) {
       const perWirePage = msg.pageWireBytes / pages.length;

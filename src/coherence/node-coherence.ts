@@ -7,12 +7,13 @@
 // class over its own links and clock.
 import type { Message } from '../transport/index.js';
 import { CoherenceCodec, COHERENCE_TYPE } from './codec.js';
-import { Op, type CacheMemory, type Clock, type Completion, type DirectoryStore, type Links, type MasterStore, type Msg, type ProtocolCounters, type RegionProtocol, type Topology, type Wire } from './protocol.js';
+import { Op, type CacheMemory, type Clock, type Completion, type DirectoryStore, type Links, type MasterStore, type Msg, type NoticeStore, type AtomicDoneFn, type AtomicRequest, type ProtocolCounters, type RegionProtocol, type Topology, type VersionStore, type Wire } from './protocol.js';
 import type { Logger } from '../log.js';
 import { PROTOCOLS, type ProtocolName } from './protocols.js';
 import { LossLog } from './loss-log.js';
 import { StaticHomes } from './homes.js';
 import { FirstTouchHomes, FirstTouchManager, type FirstTouchShape, type HomeTable } from './first-touch.js';
+import { NoticeRelay, type SyncNotices } from './sync-notices.js';
 
 /** Where a region's pages are homed: fixed by the cluster file, or decided on first touch. */
 export type Placement =
@@ -31,6 +32,9 @@ export interface CoherentRegion {
   master: MasterStore;
   /** Owners of the pages homed on this node, kept where they outlive its process. */
   directory: DirectoryStore;
+  /** Release consistency: page versions and this node's notices as a sync home, in the segment. */
+  versions?: VersionStore;
+  notices?: NoticeStore;
 }
 
 export interface CoherenceOptions {
@@ -53,6 +57,8 @@ export class NodeCoherence {
   readonly protocols: RegionProtocol[];
   /** Writes this node lost before they were durable, in every region. */
   readonly losses = new LossLog();
+  /** The write notices locks and barriers carry for this node's regions (none unless one runs release consistency). */
+  readonly notices: SyncNotices | undefined;
   /** Per region: the nodes, hosts and homes its protocol works with. */
   readonly topologies: Topology[];
   private readonly managers: Array<FirstTouchManager | undefined>;
@@ -84,9 +90,11 @@ export class NodeCoherence {
       homes: p.kind === 'first-touch' ? this.learners[i]! : new StaticHomes(p.home, p.slot),
     }));
     this.protocols = regions.map((r, region) => PROTOCOLS[r.protocol]({
-      region, pages: r.pages, topology: this.topologies[region]!, wire: this.wire, memory: r.memory, master: r.master, directory: r.directory, clock,
-      holdMs: o.holdMs, graceMs: o.graceMs, quarantineMs: o.quarantineMs, losses: this.losses, log: o.log,
+      region, pages: r.pages, pageSize: r.pageSize, topology: this.topologies[region]!, wire: this.wire, memory: r.memory, master: r.master, directory: r.directory,
+      versions: r.versions, notices: r.notices, clock, losses: this.losses,
+      holdMs: o.holdMs, graceMs: o.graceMs, quarantineMs: o.quarantineMs, log: o.log,
     }));
+    this.notices = NoticeRelay.over(this.protocols.map((p) => p.notices));
     links.handle(COHERENCE_TYPE, (peer, message) => this.receive(peer, message));
     links.onPeerDown((peer, gone) => this.peerDown(peer, gone));
     links.onPeerUp((peer) => this.peerUp(peer));
@@ -180,6 +188,16 @@ export class NodeCoherence {
         if (--left === 0) done();
       });
     }
+  }
+
+  /**
+   * An atomic operation at the word's home (release consistency: see RegionProtocol.atomic).
+   * Fails for a region whose apps do them on their own mapping.
+   */
+  atomic(region: number, request: AtomicRequest, done: AtomicDoneFn): void {
+    const p = this.protocols[region]!;
+    if (!p.atomic) return done(`region #${region} serves atomic operations in the apps' own mappings`);
+    p.atomic(request, done);
   }
 
   counters(region: number): ProtocolCounters {

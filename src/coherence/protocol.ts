@@ -51,11 +51,28 @@ export const enum Op {
   Fence = 17,
   /** home → cache: every message you sent before your Fence is taken in (its data is in the master copies). */
   Fenced = 18,
+  // Release consistency (release/): no ownership, so no Inv, Down or Ack; versions instead.
+  /** cache → home: the page's master copy and its version, please. */
+  Fetch = 19,
+  /** home → cache: the page (Data, or Segment) at `version`. */
+  Page = 20,
+  /** cache → home: put these words (`extra`), or this whole page (Data), into the master copy; `version`: the version the writer's copy was at. */
+  Diff = 21,
+  /** home → cache: your Diff is in the master copy, which is at `version` now (Current: your copy was the master copy before it). */
+  Diffed = 22,
+  /** cache → home: an atomic operation on a word of the master copy (`extra`); `version`: the request's token. */
+  Atomic = 23,
+  /** home → cache: the atomic operation's result (`extra`), or Failed; `version`: the request's token. */
+  AtomicDone = 24,
+  /** cache → home: the version of this page, please (a diff of the cache's may or may not have got in). */
+  Stat = 25,
+  /** home → cache: the page's `version`. */
+  Stated = 26,
 }
 
 /** Ops a page protocol may send (first and last), for the codec's bounds check. */
 export const FIRST_OP = Op.GetS;
-export const LAST_OP = Op.Fenced;
+export const LAST_OP = Op.Stated;
 
 export const Flag = {
   /** The page's bytes travel with the message. */
@@ -64,6 +81,10 @@ export const Flag = {
   Segment: 2,
   /** Ack: the sender still holds a read copy (a Down that found the page). */
   Kept: 4,
+  /** Diffed: the writer's copy was the master copy before its diff, so it is the master copy now. */
+  Current: 8,
+  /** AtomicDone: the operation was refused (bad offset or operation); nothing changed. */
+  Failed: 16,
 } as const;
 
 export interface Msg {
@@ -90,6 +111,10 @@ export interface Msg {
   home?: number;
   /** Received with Flag.Data: this page's share of the bytes its message's pages took on the wire. */
   wireBytes?: number;
+  /** Release consistency: a page's version (Page, Diff, Diffed), or a request's token (Atomic, AtomicDone). */
+  version?: number;
+  /** Bytes of the op's own that are not a page: a Diff's words, an atomic operation or its result. */
+  extra?: Uint8Array;
 }
 
 /** How a region's protocol messages leave a node. `send` to a peer that is down drops the message. */
@@ -167,6 +192,8 @@ export interface Grant {
   arrived: boolean;
   /** A page this node could read became writable. */
   upgrade: boolean;
+  /** Fetched before any fault asked for it (it is expected soon): map it into the apps now. */
+  ahead?: boolean;
 }
 
 /** The cache's own copy of a region and the apps that map it (RegionService in a node). */
@@ -175,6 +202,8 @@ export interface CacheMemory {
   install(page: number, data: Uint8Array): void;
   /** A copy of this node's copy of `page`. */
   copyOut(page: number): Uint8Array;
+  /** Copies this node's copy of `page` into `into` (a release diffs many pages: no buffer each). */
+  copyInto(page: number, into: Uint8Array): void;
   /** Copies this node's copy of `page` into the host segment (the page is homed on this host). */
   writeBack(page: number): void;
   /** No app may write `page` any more. */
@@ -199,6 +228,12 @@ export interface MasterStore {
   /** Copies of the master copies of `pages`, in order. */
   read(pages: readonly number[]): Uint8Array[];
   write(page: number, data: Uint8Array): void;
+  /**
+   * The master copy of `page` itself, homed on this host (a view of the segment, not a
+   * copy), for changes made in place: release consistency puts each writer's changed words
+   * there, and only those, so that writers of other words of the page undo nothing.
+   */
+  view(page: number): Uint8Array;
 }
 
 /**
@@ -213,8 +248,67 @@ export interface DirectoryStore {
   record(page: number, slot: number, owner: number | undefined): void;
 }
 
+/**
+ * Release consistency: the version of each page homed on this host (how many diffs its
+ * master copy has taken in), kept in the host segment beside the master copies, so that it
+ * survives the home's process and every node of the host can read it.
+ */
+export interface VersionStore {
+  /** The version of `page`'s master copy (0: never written); `page` is homed on this host. */
+  read(page: number): number;
+  /** Only the page's home writes it, and only after the master copy. */
+  write(page: number, version: number): void;
+  /** One more diff is in the master copy (put there by any node of the host): the new version, atomically. */
+  bump(page: number): number;
+}
+
+/**
+ * Release consistency: the write notices this node holds as a home of locks and barriers
+ * (the newest version of each page released to it), kept where they outlive its process:
+ * a restarted lock home must still tell the next holder what the last one wrote.
+ */
+export interface NoticeStore {
+  read(page: number): number;
+  write(page: number, version: number): void;
+}
+
 /** How an asynchronous protocol operation ends: without error, or with why it failed. */
 export type Completion = (err?: string) => void;
+
+export type AtomicOp = 'load' | 'store' | 'add' | 'sub' | 'and' | 'or' | 'xor' | 'exchange' | 'compareExchange';
+
+/** An atomic operation on the aligned 32- or 64-bit word at byte `offset` of a region. */
+export interface AtomicRequest {
+  op: AtomicOp;
+  width: 4 | 8;
+  offset: number;
+  /** The operand (store, add, …; compareExchange: the replacement), as an unsigned word. */
+  value: bigint;
+  /** compareExchange: the value expected. */
+  expected: bigint;
+}
+
+/** The word's value before the operation (as an unsigned word), or why it failed. */
+export type AtomicDoneFn = (err: string | undefined, old?: bigint) => void;
+
+/**
+ * What a protocol whose acquires must learn what was written elsewhere (release
+ * consistency) exchanges through locks and barriers: write notices, opaque bytes to the
+ * synchronization layer. Notices travel from a releaser to the lock's (or barrier's) home,
+ * and from there to the next acquirer, each in deltas (what the other end has not had).
+ */
+export interface NoticeExchange {
+  /** What this node knows that sync home `home` has not had from it (carried by an unlock or a barrier arrival). */
+  outgoing(home: number): Uint8Array | undefined;
+  /** As a sync home: the notices `from` carried. Throws EPROTO on malformed ones (nothing taken). */
+  absorb(from: number, notices: Uint8Array): void;
+  /** As a sync home: what `to` has not had from here (carried by a lock grant or a barrier release). */
+  incoming(to: number): Uint8Array | undefined;
+  /** An app of this node acquired, with these notices: the copies they make stale go. Throws EPROTO on malformed ones. */
+  acquire(notices: Uint8Array): void;
+  /** An app of this node lost a lock with the lock's home: writes not yet published must never be (see release/cache.ts). */
+  lockLost(reason: string): void;
+}
 
 /** What the node asks of a page protocol when its apps fault. */
 export interface PageProtocol {
@@ -241,6 +335,11 @@ export interface ProtocolCounters {
   cleaned: number;
   /** Transactions open at this node as a home. */
   busyPages: number;
+  /** Release consistency: twins made (first write to a page after its release), diffs sent home and their bytes, copies dropped by write notices. */
+  twins?: number;
+  diffs?: number;
+  diffBytes?: number;
+  invalidations?: number;
 }
 
 /** One region's protocol on one node: its cache side and its home side. */
@@ -266,17 +365,25 @@ export interface RegionProtocol extends PageProtocol {
   readonly openTransactions: number;
   onIdle: (() => void) | undefined;
   readonly counters: ProtocolCounters;
+  /** Release consistency: the write notices its synchronizations carry (absent: none needed). */
+  readonly notices?: NoticeExchange;
+  /** An atomic operation on a word, done at the word's home (absent: apps do them on their mapping). */
+  atomic?(request: AtomicRequest, done: AtomicDoneFn): void;
 }
 
 /** What a protocol is made of, per region on one node. */
 export interface ProtocolContext {
   region: number;
   pages: number;
+  pageSize: number;
   topology: Topology;
   wire: Wire;
   memory: CacheMemory;
   master: MasterStore;
   directory: DirectoryStore;
+  /** Release consistency: page versions and this node's notices as a sync home (absent for other protocols). */
+  versions?: VersionStore;
+  notices?: NoticeStore;
   clock: Clock;
   /** How long a fresh grant is kept before it can be taken away (see sequential/cache.ts). */
   holdMs: number;

@@ -3,9 +3,11 @@
 // node, the transport and the simulation need no change.
 import type { ProtocolContext, RegionProtocol } from './protocol.js';
 import { SequentialProtocol } from './sequential/index.js';
+import { ReleaseProtocol } from './release/index.js';
 
 export const PROTOCOLS = {
   sequential: (context: ProtocolContext): RegionProtocol => new SequentialProtocol(context),
+  release: (context: ProtocolContext): RegionProtocol => new ReleaseProtocol(context),
 } as const;
 
 export type ProtocolName = keyof typeof PROTOCOLS;

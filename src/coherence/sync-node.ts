@@ -4,24 +4,35 @@
 // A request waits for an unreachable home (a node still starting, say) for at most
 // `graceMs`, then fails with EPEERLOST; when a home is lost, what waits there fails the
 // same way, and a lock held there is lost with it (its holder is told).
+//
+// Release consistency: unlocks and barrier arrivals carry the releasing node's write
+// notices to the lock's (or barrier's) home, and lock grants and barrier releases carry
+// them on to the acquiring node, which drops the copies they make stale before its app
+// goes on (sync-notices.ts; the notices themselves are the page protocol's business).
 import { NaplusError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Message } from '../transport/index.js';
 import { SyncService, type Done, type Party } from './sync-service.js';
 import type { Clock, Completion, Links } from './protocol.js';
 import type { LossLog } from './loss-log.js';
+import type { Notices, SyncNotices } from './sync-notices.js';
 
 export const SYNC_TYPE = 2;
 
-type Call =
+export type Call =
   | { op: 'lock'; name: string }
-  | { op: 'unlock'; name: string }
+  /** `lost`: the holder's writes could not all be made durable (see unlock). */
+  | { op: 'unlock'; name: string; lost?: boolean }
   | { op: 'barrier'; name: string; parties: number };
 
-/** What travels: calls (with the calling app and a token), their outcome, and app departures. */
+/**
+ * What travels: calls (with the calling app and a token), their outcome, and app
+ * departures; unlocks and barrier arrivals, and lock grants and barrier releases, with
+ * write notices when a region needs them.
+ */
 type SyncMessage =
-  | (Call & { app: number; pid: number; token: number })
-  | { op: 'done'; token: number; error?: { code: string; message: string } }
+  | (Call & { app: number; pid: number; token: number; notices?: Notices })
+  | { op: 'done'; token: number; error?: { code: string; message: string }; notices?: Notices }
   | { op: 'gone'; app: number };
 
 interface Pending {
@@ -70,6 +81,8 @@ export class SyncNode {
     private readonly release: (done: Completion) => void,
     /** Writes this node lost before they were durable (coherence: NodeCoherence.losses). */
     private readonly losses: LossLog,
+    /** Write notices, when a region needs them (coherence: NodeCoherence.notices). */
+    private readonly notices?: SyncNotices,
   ) {
     this.self = links.self;
     links.handle(SYNC_TYPE, (peer, message) => this.receive(peer, message));
@@ -96,7 +109,13 @@ export class SyncNode {
    * otherwise wait for ever), and the call fails saying which writes may be lost.
    */
   unlock(party: Party, name: string, done: Done): void {
-    this.durable(party, (err) => this.call(party, { op: 'unlock', name }, (unlockErr) => done(unlockErr ?? err)));
+    this.durable(party, (err) => {
+      // Release consistency: copies elsewhere may hold what the writes that did not make
+      // it overwrote, and no notice can say which: the next holder is told, as if this one
+      // had died (EOWNERDEAD). (Sequentially consistent pages have no such copies.)
+      const lost = err !== undefined && this.notices !== undefined;
+      this.call(party, { op: 'unlock', name, ...(lost && { lost }) }, (unlockErr) => done(unlockErr ?? err));
+    });
   }
 
   /** Arriving at a barrier is a synchronization too. */
@@ -130,7 +149,13 @@ export class SyncNode {
 
   private call(party: Party, call: Call, done: Done): void {
     const home = this.homeOf(call.name);
-    if (home === this.self) return this.serve(party, call, done);
+    if (home === this.self) {
+      if (call.op !== 'lock') this.absorb(this.self, this.notices?.outgoing(this.self));
+      return this.serve(party, call, (err) => {
+        if (!err && call.op !== 'unlock') this.notices?.acquire(this.notices.incoming(this.self) ?? {});
+        done(err);
+      });
+    }
     this.remote(home, party, call, (err) => {
       if (call.op === 'lock' && !err) this.held.set(call.name, party);
       // Another app of this node may have taken the lock meanwhile: only the caller's hold ends.
@@ -139,13 +164,13 @@ export class SyncNode {
     });
   }
 
-  /** Carries out a call on a name homed here. */
-  private serve(party: Party, call: Call, done: Done): void {
+  /** Carries out a call on a name homed here (protected: the simulation watches what its homes serve). */
+  protected serve(party: Party, call: Call, done: Done): void {
     switch (call.op) {
       case 'lock':
         return this.service.lock(party, call.name, done);
       case 'unlock':
-        return this.service.unlock(party, call.name, done);
+        return this.service.unlock(party, call.name, done, call.lost);
       case 'barrier':
         return this.service.barrier(party, call.name, call.parties, done);
     }
@@ -155,7 +180,9 @@ export class SyncNode {
     const token = this.nextToken++;
     const send = () => {
       this.pending.set(token, { home, what: describe(call), done });
-      this.links.send(home, { type: SYNC_TYPE, body: { ...call, app: party.app, pid: party.pid, token } satisfies SyncMessage });
+      // Taken as the call leaves: a delta counted as told must be on its way (see Watermarks).
+      const notices = call.op === 'lock' ? undefined : this.notices?.outgoing(home);
+      this.links.send(home, { type: SYNC_TYPE, body: { ...call, app: party.app, pid: party.pid, token, ...(notices && { notices }) } satisfies SyncMessage });
     };
     if (this.links.isUp(home)) send();
     else this.park(home, { send, fail: done }, describe(call));
@@ -183,17 +210,37 @@ export class SyncNode {
     if (m.op === 'done') {
       const p = this.pending.get(m.token);
       this.pending.delete(m.token);
-      p?.done(m.error && new NaplusError(m.error.code, m.error.message));
+      if (!p) return;
+      try {
+        // Before the app goes on: the copies the grant's notices make stale are gone.
+        if (m.notices) this.notices?.acquire(m.notices);
+      } catch (err) {
+        this.log('error', `node ${peer} ${(err as Error).message}; the call fails`);
+        return p.done(err as NaplusError);
+      }
+      p.done(m.error && new NaplusError(m.error.code, m.error.message));
     } else if (m.op === 'gone') {
       this.service.forget((p) => p.node === peer && p.app === m.app, (p) => `pid ${p.pid} on node ${p.node}`);
     } else {
       const reply = (error?: NaplusError) => {
         if (!this.links.isUp(peer)) return; // it forgot the call when the link went
-        const body: SyncMessage = error ? { op: 'done', token: m.token, error: { code: error.code, message: error.message } } : { op: 'done', token: m.token };
+        const notices = !error && m.op !== 'unlock' ? this.notices?.incoming(peer) : undefined;
+        const body: SyncMessage = error ? { op: 'done', token: m.token, error: { code: error.code, message: error.message } } : { op: 'done', token: m.token, ...(notices && { notices }) };
         this.links.send(peer, { type: SYNC_TYPE, body });
       };
+      try {
+        this.absorb(peer, m.notices);
+      } catch (err) {
+        this.log('error', `node ${peer} ${(err as Error).message}; its ${m.op} is refused`);
+        return reply(err as NaplusError);
+      }
       this.serve({ node: peer, app: m.app, pid: m.pid }, m, reply);
     }
+  }
+
+  /** Notices a releaser carried, taken in before its lock passes on or its barrier releases. */
+  private absorb(from: number, notices: Notices | undefined): void {
+    if (notices) this.notices?.absorb(from, notices);
   }
 
   /** A local app detached: its locks pass on and its waits end, wherever they are homed. */
@@ -236,6 +283,7 @@ export class SyncNode {
       this.held.delete(name);
       this.log('warn', `lock '${name}' held by pid ${party.pid} is lost: its home, node ${peer}, was lost`);
       this.notify(party.app, `lock '${name}' was lost with its home, node ${peer}`, { lock: name, code: 'EPEERLOST' });
+      this.notices?.lockLost(`lock '${name}' was lost with its home, node ${peer}, while an app of this node held it`);
     }
   }
 
@@ -262,15 +310,20 @@ function validMessage(m: unknown): m is SyncMessage {
   const int = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
   switch (o.op) {
     case 'done':
-      return int(o.token) && (o.error === undefined || (typeof o.error === 'object' && o.error !== null));
+      return int(o.token) && (o.error === undefined || (typeof o.error === 'object' && o.error !== null)) && validNotices(o.notices);
     case 'gone':
       return int(o.app);
     case 'lock':
     case 'unlock':
-      return typeof o.name === 'string' && int(o.app) && int(o.pid) && int(o.token);
+      return typeof o.name === 'string' && int(o.app) && int(o.pid) && int(o.token) && validNotices(o.notices) && (o.lost === undefined || o.lost === true);
     case 'barrier':
-      return typeof o.name === 'string' && int(o.app) && int(o.pid) && int(o.token) && int(o.parties) && (o.parties as number) > 0;
+      return typeof o.name === 'string' && int(o.app) && int(o.pid) && int(o.token) && int(o.parties) && (o.parties as number) > 0 && validNotices(o.notices);
     default:
       return false;
   }
+}
+
+/** Absent, or region → string (each region's notices are checked where they are taken in). */
+function validNotices(n: unknown): boolean {
+  return n === undefined || (typeof n === 'object' && n !== null && !Array.isArray(n) && Object.values(n).every((v) => typeof v === 'string'));
 }

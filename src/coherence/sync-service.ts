@@ -2,6 +2,8 @@
 // FIFO-fair locks held by one party; a holder that goes away (its app detached or
 // crashed, or its whole node was lost) releases its locks, and the next waiter is
 // told with EOWNERDEAD (its lock() rejects; the lock passes to the waiter after it).
+// So is the next waiter of a holder that let go with writes it could not make durable
+// (release consistency: see SyncNode.unlock).
 // Barriers release all parties at once and are reusable; a party that goes away after
 // arriving withdraws its arrival.
 import { NaplusError } from '../errors.js';
@@ -46,10 +48,12 @@ export class SyncService {
     done();
   }
 
-  unlock(party: Party, name: string, done: Done): void {
+  /** `lost`: the holder's writes may be lost; the next waiter is told as if the holder had died. */
+  unlock(party: Party, name: string, done: Done, lost = false): void {
     const lock = this.locks.get(name);
     if (!lock || !same(lock.holder, party)) return done(new NaplusError('EPERM', `Lock '${name}' is not held by this app`));
-    this.pass(name, lock);
+    if (lost) this.passLost(name, lock, `The holder of lock '${name}' (pid ${party.pid} on node ${party.node}) could not make all its writes durable`);
+    else this.pass(name, lock);
     done();
   }
 
@@ -98,9 +102,14 @@ export class SyncService {
   release(gone: (p: Party) => boolean, why: (p: Party) => string): void {
     for (const [name, lock] of this.locks) {
       if (!lock.holder || !gone(lock.holder)) continue;
-      const told = lock.queue.shift();
-      told?.done(new NaplusError('EOWNERDEAD', `The holder of lock '${name}' (${why(lock.holder)}) died; the data it protects may be inconsistent. The lock is free: take it again`));
-      this.pass(name, lock);
+      this.passLost(name, lock, `The holder of lock '${name}' (${why(lock.holder)}) died`);
     }
+  }
+
+  /** The lock passes on from a holder whose writes may be lost: the next waiter is told (EOWNERDEAD), the one after gets it. */
+  private passLost(name: string, lock: LockState, what: string): void {
+    const told = lock.queue.shift();
+    told?.done(new NaplusError('EOWNERDEAD', `${what}; the data it protects may be inconsistent. The lock is free: take it again`));
+    this.pass(name, lock);
   }
 }

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Userfaultfd } from '../uffd/index.js';
 import { NaplusError } from '../errors.js';
-import { checkHostPaths, findNode, formatSize, type ClusterConfig } from '../config.js';
+import { checkHostPaths, findNode, formatSize, type ClusterConfig, type RegionConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import { RegionLayout, planSegment, tableAreaName } from './layout.js';
 import { SegmentHomeTable } from './home-table.js';
@@ -23,6 +23,8 @@ import type { AppLink } from './region.js';
 import { realClock } from './clock.js';
 import { transportLinks } from './links.js';
 import { SegmentDirectory } from './segment-directory.js';
+import { SegmentNotices, SegmentVersions } from './segment-versions.js';
+import { checkAtomic } from '../coherence/release/atomics.js';
 
 /** Bytes of a transport page; every region's page size is a multiple of it. */
 const WIRE_PAGE = 4096;
@@ -113,6 +115,10 @@ export class NodeAgent {
     // if it is stopped, its apps' guardians fence them within a heartbeat of that. Three
     // heartbeats cover both, with one to spare.
     const quarantineMs = 3 * t.heartbeatMs;
+    // Release consistency keeps page versions and this node's notices in the segment.
+    const coresident = config.nodes.filter((n) => n.host === this.host).findIndex((n) => n.id === nodeId);
+    const versions = layouts.map((l) => (l.region.consistency === 'release' ? new SegmentVersions(this.segment!, l.region.name) : undefined));
+    const notices = layouts.map((l) => (l.region.consistency === 'release' ? new SegmentNotices(this.segment!, l.region.name, l.pages, l.noticeBytes, coresident) : undefined));
     this.coherence = new NodeCoherence(
       services.map((service, i) => ({
         pages: service.pages,
@@ -120,10 +126,12 @@ export class NodeAgent {
         slots: layouts[i]!.slots,
         hostOf: (n: number) => layouts[i]!.hostOfNodeId(n),
         placement: this.placement(layouts[i]!, i),
-        protocol: 'sequential',
+        protocol: service.config.consistency,
         memory: service,
         master: service.masters,
         directory: new SegmentDirectory(this.segment!, service.config.name, nodes, nodeId),
+        versions: versions[i],
+        notices: notices[i],
       })),
       {
         nodes, links, clock: realClock, wirePageSize: WIRE_PAGE, maxDataBytes: 1 << 20,
@@ -133,7 +141,8 @@ export class NodeAgent {
     const notify = (app: number, message: string, data: unknown) => {
       for (const r of this.regions.values()) r.server.notify(app, message, data);
     };
-    this.sync = new SyncNode(links, nodes, realClock, t.peerTimeoutMs, quarantineMs, log, notify, (done) => this.coherence!.release(done), this.coherence.losses);
+    versions.forEach((v, i) => v?.placeBy(this.coherence!.topologies[i]!.homes));
+    this.sync = new SyncNode(links, nodes, realClock, t.peerTimeoutMs, quarantineMs, log, notify, (done) => this.coherence!.release(done), this.coherence.losses, this.coherence.notices);
     const party = (app: AppLink) => ({ node: nodeId, app: app.id, pid: app.pid });
     services.forEach((service, index) => {
       const region = service.config;
@@ -149,11 +158,25 @@ export class NodeAgent {
       server.handlers.set('barrier', (app, args) => promised((done) => this.sync.barrier(party(app), String(args.name), Number(args.parties), done)));
       server.handlers.set('flush', (app) => promised((done) => this.sync.flush(party(app), done)));
       server.onAttach = (app) => this.sync.appAttached(party(app));
+      server.handlers.set('consistency', () => region.consistency);
+      server.handlers.set('atomic', (_app, args) => this.atomic(index, region, args));
       server.onDetach = (app) => this.sync.appGone(party(app));
       this.regions.set(region.name, { index, service, server });
       log('info', `region ${region.name} ready: ${formatSize(region.size)}, ${region.pageSize}-byte pages, cache ${formatSize(service.cacheLimitPages * region.pageSize)}`);
     });
     this.control = new ControlServer(path.join(socketDir, 'control.sock'), () => this.stats(), this.trace, log);
+  }
+
+  /** region.atomics in a release-consistent region: the operation at the word's home; its old value, as a decimal string. */
+  private atomic(index: number, region: RegionConfig, args: Record<string, unknown>): Promise<string> {
+    if (region.consistency !== 'release') {
+      return Promise.reject(new NaplusError('ENOTSUP', `Region '${region.name}' runs sequential consistency: region.atomics are done in the app's own mapping there`));
+    }
+    const request = checkAtomic(args as Parameters<typeof checkAtomic>[0], region);
+    return new Promise((resolve, reject) => this.coherence!.atomic(index, request, (err, old) => {
+      if (err !== undefined) reject(new NaplusError('EPEERLOST', `Atomic ${request.op} at offset ${request.offset} of region '${region.name}' failed: ${err}`));
+      else resolve(old!.toString());
+    }));
   }
 
   /** Fixed homes from the cluster file, or first-touch with this node's table in the segment. */
@@ -203,6 +226,7 @@ export class NodeAgent {
         [...this.regions].map(([name, r]) => [
           name,
           {
+            consistency: r.service.config.consistency,
             apps: r.service.apps.size, residentPages: r.service.residentPages, cacheLimitPages: r.service.cacheLimitPages,
             ...r.service.counters, coherence: this.coherence!.counters(r.index),
           },

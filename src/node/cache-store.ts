@@ -44,9 +44,8 @@ export class CacheStore {
 
   /** A copy of this node's copy of `page`. */
   copyOut(page: number): Uint8Array {
-    this.writeFills();
     const out = Buffer.allocUnsafe(this.pageSize);
-    this.mapping.read(page * this.pageSize, out);
+    this.copyInto(page, out);
     return out;
   }
 
@@ -56,6 +55,12 @@ export class CacheStore {
    */
   refill(page: number, count: number): void {
     this.mapping.read(page * this.pageSize, Buffer.allocUnsafe(count * this.pageSize));
+  }
+
+  /** Copies this node's copy of `page` into `into`. */
+  copyInto(page: number, into: Uint8Array): void {
+    this.writeFills();
+    this.mapping.read(page * this.pageSize, into);
   }
 
   /** Drops `page` from the memfd: every app loses it at once (its next access faults). */

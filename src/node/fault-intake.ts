@@ -43,7 +43,7 @@ export class FaultIntake {
   private readonly waiters = new Map<number, Waiter[]>();
 
   constructor(
-    private readonly region: { name: string; pages: number; pageSize: number },
+    private readonly region: { name: string; pages: number; pageSize: number; consistency: 'sequential' | 'release' },
     private readonly nodeId: number,
     private readonly protocol: PageProtocol,
     private readonly homes: Homes,
@@ -122,13 +122,23 @@ export class FaultIntake {
       source,
       waitUs,
       wireBytes,
+      consistency: this.region.consistency,
     });
   }
 
-  /** The protocol permits more on `page`: resolve every waiter it now permits; the rest wait on. */
+  /**
+   * The protocol permits more on `page`: resolve every waiter it now permits; the rest wait
+   * on. A page the protocol fetched ahead is mapped into the apps no fault came from, as
+   * readahead is, so that their next access costs no fault at all.
+   */
   granted(page: number, grant: Grant): void {
-    const list = this.waiters.get(page);
-    if (!list) return;
+    const list = this.waiters.get(page) ?? [];
+    if (grant.ahead) {
+      for (const app of this.mapper.apps.values()) {
+        if (!list.some((w) => w.app === app)) this.resolve(page, { app, access: 'read', wp: false, kind: 'read', since: 0n, prefetch: true }, grant.source, 0);
+      }
+    }
+    if (list.length === 0) return;
     const rest = list.filter((w) => !this.protocol.permits(page, w.access));
     for (const w of list) if (!rest.includes(w)) this.resolve(page, w, grant.source, grant.wireBytes);
     if (rest.length > 0) this.waiters.set(page, rest);

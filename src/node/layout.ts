@@ -11,6 +11,10 @@
 // region's pages (rounded up), cut into one pool per node (each node is the manager of
 // every N-th page and hands out slots from its pools, see coherence/first-touch.ts), and
 // a table area where the managers on that host keep which page went where.
+//
+// Release-consistent regions have two more areas: each page's version beside the master
+// copies (a u32 per slot), and each node's notices as a home of locks and barriers (a
+// u32 per page of the region, per node of the host), see coherence/release/.
 import type { ClusterConfig, RegionConfig } from '../config.js';
 import { formatSize } from '../config.js';
 import { NaplusError } from '../errors.js';
@@ -99,6 +103,11 @@ export class RegionLayout {
     return this.tableBytes * this.config.nodes.filter((n) => n.host === host).length;
   }
 
+  /** Release consistency: bytes of one node's notices (a u32 per page), whole pages of 4 KiB. */
+  get noticeBytes(): number {
+    return pageRound(this.pages * VERSION_BYTES);
+  }
+
   /**
    * The byte ranges [from, to) homed on `host`: `runs` within one period of the pattern
    * of homes (one page per node for 'interleave', the whole region for 'block'), repeated
@@ -129,6 +138,13 @@ export const directoryAreaName = (region: string): string => `${region}#owners`;
 /** Bytes of one directory entry: u16 owner index + 1 | u16 home index + 1 | u32 page. */
 export const DIRECTORY_ENTRY_BYTES = 8;
 
+/** Release consistency: the areas of a region's page versions (by slot) and of its nodes' notices (by node of the host, then page). */
+export const versionsAreaName = (region: string): string => `${region}#versions`;
+export const noticesAreaName = (region: string): string => `${region}#notices`;
+export const VERSION_BYTES = 4;
+
+const pageRound = (bytes: number): number => Math.ceil(bytes / 4096) * 4096;
+
 export interface RegionArea {
   name: string;
   /** Byte offset of the region's area in this host's segment. */
@@ -155,7 +171,11 @@ export function planSegment(layouts: RegionLayout[], host: string): SegmentPlan 
     const slots = l.hostPages.get(host)!;
     add(l.region.name, slots * l.region.pageSize);
     if (l.firstTouch) add(tableAreaName(l.region.name), l.tableAreaBytes(host));
-    add(directoryAreaName(l.region.name), Math.ceil((slots * DIRECTORY_ENTRY_BYTES) / 4096) * 4096);
+    add(directoryAreaName(l.region.name), pageRound(slots * DIRECTORY_ENTRY_BYTES));
+    if (l.region.consistency === 'release') {
+      add(versionsAreaName(l.region.name), pageRound(slots * VERSION_BYTES));
+      add(noticesAreaName(l.region.name), l.noticeBytes * l.config.nodes.filter((n) => n.host === host).length);
+    }
   }
   return { host, areas, needed: offset };
 }

@@ -10,11 +10,14 @@ export class SegmentMasters implements MasterStore {
   private homes!: Homes;
   /** Pages written into the segment (write-backs from caches and from other hosts). */
   writes = 0;
+  /** The whole area, for changes made in place (made when first needed). */
+  private area: Uint8Array | undefined;
 
   constructor(
     private readonly segment: Segment,
     /** This region's area in the segment. */
     private readonly areaOffset: number,
+    private readonly areaLength: number,
     private readonly pageSize: number,
   ) {}
 
@@ -37,5 +40,12 @@ export class SegmentMasters implements MasterStore {
   write(page: number, data: Uint8Array): void {
     this.segment.writeAt(this.offsetOf(page), data);
     this.writes++;
+  }
+
+  view(page: number): Uint8Array {
+    this.area ??= new Uint8Array(this.segment.mapping.view(this.areaOffset, this.areaLength));
+    const at = this.homes.slotOf(page)! * this.pageSize;
+    this.writes++;
+    return this.area.subarray(at, at + this.pageSize);
   }
 }

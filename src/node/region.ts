@@ -58,7 +58,7 @@ export class RegionService implements CacheMemory {
   ) {
     this.pageSize = config.pageSize;
     this.pages = config.size / config.pageSize;
-    this.masters = new SegmentMasters(segment.store, segment.offset, this.pageSize);
+    this.masters = new SegmentMasters(segment.store, segment.offset, segment.store.area(config.name).length, this.pageSize);
     this.store = new CacheStore(config.name, config.size, this.pageSize, this.masters);
     this.mapper = new Mapper(this.pageSize, (page, count) => {
       this.store.refill(page, count);
@@ -69,7 +69,7 @@ export class RegionService implements CacheMemory {
   /** Plugs in the region's protocol and the pages' homes; faults are served from then on. */
   useProtocol(protocol: RegionProtocol, homes: Homes): void {
     this.masters.placeBy(homes);
-    this.intake = new FaultIntake({ name: this.config.name, pages: this.pages, pageSize: this.pageSize }, this.nodeId, protocol, homes, this.mapper, this.trace, this.log);
+    this.intake = new FaultIntake({ name: this.config.name, pages: this.pages, pageSize: this.pageSize, consistency: this.config.consistency }, this.nodeId, protocol, homes, this.mapper, this.trace, this.log);
     this.evictor = new Evictor(this.cacheLimitPages, protocol, (page) => this.intake.busy(page));
   }
 
@@ -127,6 +127,10 @@ export class RegionService implements CacheMemory {
 
   copyOut(page: number): Uint8Array {
     return this.store.copyOut(page);
+  }
+
+  copyInto(page: number, into: Uint8Array): void {
+    this.store.copyInto(page, into);
   }
 
   writeBack(page: number): void {

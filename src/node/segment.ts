@@ -10,8 +10,11 @@ import { formatSize, type HostConfig } from '../config.js';
 import { SEGMENT_HEADER_BYTES, checkSegmentSize, type RegionArea, type SegmentPlan } from './layout.js';
 
 const MAGIC = Buffer.from('NAPLUSSG');
-/** 2: each region's area has the owners of its pages beside them (SegmentDirectory). */
-const LAYOUT_VERSION = 2;
+/**
+ * 2: each region's area has the owners of its pages beside them (SegmentDirectory).
+ * 3: release-consistent regions have their pages' versions and their nodes' notices too.
+ */
+const LAYOUT_VERSION = 3;
 
 interface Header {
   cluster: string;

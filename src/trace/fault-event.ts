@@ -20,4 +20,6 @@ export interface FaultEvent {
   waitUs: number;
   /** Bytes that crossed the network for this fault (0 for local sources). */
   wireBytes: number;
+  /** The region's consistency ('sequential' or 'release'; under release a write fault on a page held here makes a twin, no message). */
+  consistency?: 'sequential' | 'release';
 }

@@ -22,6 +22,9 @@ export interface AppOp {
   upAtIssue: Set<number>;
   /** Whether the page's home (and its manager, if the node had to ask it) was up for the node then. */
   homeUpAtIssue: boolean;
+  /** Release runs: the word accessed, and the app that accesses it. */
+  slot?: number;
+  app?: string;
 }
 
 /** An app that calls locks and barriers. */

@@ -6,7 +6,8 @@
 // time, and apps (operations.ts) whose faults are served and who retry their access some
 // time later (as a real app thread does), and who take locks and meet at barriers.
 //
-// What it checks is in invariants.ts (pages) and operations.ts (locks, barriers).
+// What it checks is in invariants.ts (pages) and operations.ts (locks, barriers); for
+// regions run with release consistency, in release-ledger.ts and release-apps.ts.
 // Every run is a function of its seed: a failing seed replays exactly.
 import { Flag, Op, type Msg } from '../../../src/coherence/protocol.js';
 import { CoherenceCodec, COHERENCE_TYPE } from '../../../src/coherence/codec.js';
@@ -18,6 +19,9 @@ import { SimNetwork, type Item } from './network.js';
 import { decode, PAGE_BYTES, SimNode, type Timer } from './node.js';
 import { checkPages, checkQuiescent, DataLedger, fail, SimFailure } from './invariants.js';
 import { SyncOps, type AppOp } from './operations.js';
+import { ReleaseApps } from './release-apps.js';
+import { checkReleaseEnd } from './release-checks.js';
+import type { ProtocolName } from '../../../src/coherence/protocols.js';
 
 /** How late (virtual ms) a due timer may fire at most. */
 const TIMER_SLACK = 0.2;
@@ -42,6 +46,9 @@ export interface SimOptions {
   breakRate: number;
   /** Keep a readable log of every step (for replays). */
   trace?: boolean;
+  /** The region's protocol (default sequential), and words per page (default 1). */
+  protocol?: ProtocolName;
+  words?: number;
 }
 
 export interface SimResult {
@@ -56,6 +63,8 @@ export interface SimResult {
   resets: number;
   /** Sessions a home gave up on because the peer did not answer in time. */
   drops: number;
+  /** Release runs: reads of a word another node wrote last. */
+  handoffs: number;
   failure?: string;
   log: string[];
 }
@@ -80,7 +89,13 @@ export class Simulation {
   /** Who owns which page, as each host's homes recorded it in their segment: host → page → entry. */
   private readonly owners = new Map<string, Map<number, { owner: number; home: number }>>();
   private readonly ledger: DataLedger;
-  private readonly sync: SyncOps;
+  private readonly sync: Pick<SyncOps, 'spawn' | 'killed' | 'lockLost' | 'choices' | 'checkQuiescent' | 'calls'>;
+  /** Release runs: the apps, which make their own accesses (see release-apps.ts). */
+  private readonly releaseApps: ReleaseApps | undefined;
+  /** Release runs: each host's page versions, and each node's notices as a sync home (they outlive restarts). */
+  private readonly versions = new Map<string, Uint32Array>();
+  private readonly boards = new Map<number, Uint32Array>();
+  private readonly words: number;
   private readonly codec: CoherenceCodec;
   private nextOp = 1;
   readonly result: SimResult;
@@ -90,14 +105,17 @@ export class Simulation {
     readonly o: SimOptions,
   ) {
     this.random = rng(seed);
-    this.result = { seed, steps: 0, opsDone: 0, opsFailed: 0, syncCalls: 0, kills: 0, breaks: 0, resets: 0, drops: 0, log: [] };
+    this.result = { seed, steps: 0, opsDone: 0, opsFailed: 0, syncCalls: 0, kills: 0, breaks: 0, resets: 0, drops: 0, handoffs: 0, log: [] };
     this.ids = [];
+    this.words = o.words ?? 1;
     for (let h = 0; h < o.hosts; h++) {
-      this.segments.set(`h${h}`, new Float64Array(o.pages));
+      this.segments.set(`h${h}`, new Float64Array(o.pages * this.words));
+      this.versions.set(`h${h}`, new Uint32Array(o.pages));
       this.owners.set(`h${h}`, new Map());
       for (let n = 0; n < o.nodesPerHost; n++) {
         const id = 10 + h * 10 + n;
         this.ids.push(id);
+        this.boards.set(id, new Uint32Array(o.pages));
         this.hostOfNode.set(id, `h${h}`);
       }
     }
@@ -109,12 +127,22 @@ export class Simulation {
     };
     for (const id of this.ids) this.tables.set(id, new Map());
     this.ledger = new DataLedger(o.pages, (line) => this.say(line));
-    this.codec = new CoherenceCodec([{ pages: o.pages, pageSize: PAGE_BYTES, slots: o.pages * this.ids.length }], this.ids, PAGE_BYTES, 1 << 20);
+    const pageBytes = PAGE_BYTES * this.words;
+    this.codec = new CoherenceCodec([{ pages: o.pages, pageSize: pageBytes, slots: o.pages * this.ids.length }], this.ids, PAGE_BYTES, 1 << 20);
     const faulty = o.killRate > 0 || o.breakRate > 0;
-    this.sync = new SyncOps(
-      { random: this.random, say: (line) => this.say(line), synchronizing: (node) => this.ledger.synchronizing(node) },
-      !faulty, o.syncApps, o.syncApps * this.ids.length,
-    );
+    if (o.protocol === 'release') {
+      const world = {
+        random: this.random, say: (line: string) => this.say(line),
+        newOp: (node: SimNode, page: number, write: boolean, extra: Pick<AppOp, 'slot' | 'app'>) => this.newOp(node, page, write, extra),
+        access: (node: SimNode, op: AppOp) => this.attempt(node, op),
+      };
+      this.sync = this.releaseApps = new ReleaseApps(world, this.words, o.pages * this.words, !faulty, o.syncApps, o.syncApps * this.ids.length);
+    } else {
+      this.sync = new SyncOps(
+        { random: this.random, say: (line) => this.say(line), synchronizing: (node) => this.ledger.synchronizing(node) },
+        !faulty, o.syncApps, o.syncApps * this.ids.length,
+      );
+    }
     this.net = new SimNetwork(this.random, {
       lost: (_from, _to, message, incident) => this.lost(message, incident),
       sentToDown: (from, to, message) => {
@@ -142,7 +170,8 @@ export class Simulation {
     }
     const node: SimNode = new SimNode(
       {
-        id, host, incarnation, pages: this.o.pages, nodes: this.ids, placement, segment: this.segments.get(host)!, owners: this.owners.get(host)!, endpoint: this.net.attach(id),
+        id, host, incarnation, pages: this.o.pages, words: this.words, protocol: this.o.protocol ?? 'sequential', nodes: this.ids, placement,
+        segment: this.segments.get(host)!, versions: this.versions.get(host)!, board: this.boards.get(id)!, owners: this.owners.get(host)!, endpoint: this.net.attach(id),
         holdMs: this.o.holdMs, graceMs: this.o.graceMs, quarantineMs: this.o.quarantineMs,
       },
       {
@@ -154,6 +183,8 @@ export class Simulation {
         hostOf: (n) => this.hostOfNode.get(n)!,
         opFailed: (n, op, reason) => this.opFailed(n, op, reason),
         lockLost: (n, app, name) => this.sync.lockLost(n, app, name),
+        pageLost: (n, page) => this.releaseApps?.ledger.pageLost(n.id, page, this.words),
+        served: (_n, party, call, ended, err) => this.releaseApps?.served(party, call, ended, err),
       },
     );
     this.nodes.set(id, node);
@@ -179,6 +210,7 @@ export class Simulation {
     const downs = node.endpoint.downs;
     const wentDown = related.some((n) => !op.upAtIssue.has(n) || (downs.get(n) ?? 0) > (op.downsAtIssue.get(n) ?? 0));
     if (op.homeUpAtIssue && !wentDown) fail(`op ${op.id} (node ${node.id} page ${op.page}) failed though its home ${this.homeOf(op.page)} never went down: ${reason}`);
+    this.releaseApps?.failed(op);
     this.result.opsFailed++;
     this.say(`  op ${op.id} failed: ${reason}`);
   }
@@ -187,16 +219,18 @@ export class Simulation {
 
   /** Acks and Puts with data carry the only copy of a write home; grants only copy the master. */
   private carriesWrite(message: Message): boolean {
+    if (this.releaseApps) return false; // release runs judge writes by their synchronizations (release-ledger.ts)
     return message.type === COHERENCE_TYPE && this.codec.decode(message).some((m) => isWriteHome(m));
   }
 
   private lost(message: Message, incident: string): void {
-    if (message.type !== COHERENCE_TYPE) return;
+    if (message.type !== COHERENCE_TYPE || this.releaseApps) return;
     for (const m of this.codec.decode(message)) if (isWriteHome(m)) this.ledger.mayBeLost(m.page, incident);
   }
 
   /** Pages whose only current copy is Modified at `node`, held for pages homed at `home` (any home if undefined). */
   private dirtyAt(node: SimNode, home: number | undefined, incident: string): void {
+    if (this.releaseApps) return;
     for (let page = 0; page < this.o.pages; page++) {
       if (node.protocol.permits(page, 'write') && (home === undefined || this.homeOf(page) === home)) this.ledger.mayBeLost(page, incident);
     }
@@ -205,9 +239,18 @@ export class Simulation {
   // ---- app page operations ---------------------------------------------------------
 
   private issue(): void {
+    if (this.releaseApps) {
+      if (!this.releaseApps.issue()) this.nextOp++; // an app with no word it may touch counts, so that the run ends
+      return;
+    }
     const live = [...this.nodes.values()];
     const node = live[Math.floor(this.random() * live.length)]!;
     const page = Math.floor(this.random() * this.o.pages);
+    this.attempt(node, this.newOp(node, page, this.random() < 0.5));
+  }
+
+  /** An access by an app of `node`, with what its node knew of its peers as it started. */
+  newOp(node: SimNode, page: number, write: boolean, extra?: Pick<AppOp, 'slot' | 'app'>): AppOp {
     const up = node.endpoint.up;
     // What this node needs reachable: the page's home, and its manager while it does not know the home.
     const needs = [this.keeperOf(page)];
@@ -216,14 +259,15 @@ export class Simulation {
       id: this.nextOp++,
       node: node.id,
       page,
-      write: this.random() < 0.5,
+      write,
       issuedAt: this.now,
       downsAtIssue: new Map(node.endpoint.downs),
       upAtIssue: new Set([...up, node.id]),
       homeUpAtIssue: needs.every((n) => n === node.id || up.has(n)),
+      ...extra,
     };
-    this.say(`op ${op.id}: node ${node.id} ${op.write ? 'writes' : 'reads'} page ${page}`);
-    this.attempt(node, op);
+    this.say(`op ${op.id}: node ${node.id} ${op.write ? 'writes' : 'reads'} page ${page}${op.slot === undefined ? '' : ` (word ${op.slot}, app ${op.app})`}`);
+    return op;
   }
 
   /** The app touches its page: done if the node's protocol permits it, else a fault. */
@@ -232,6 +276,7 @@ export class Simulation {
       // Poisoned: the app takes SIGBUS, as its writes were lost (the cache loses a page
       // only when its home was cut off, or gave it up after a restart).
       this.result.opsFailed++;
+      this.releaseApps?.failed(op);
       this.say(`  op ${op.id} takes SIGBUS: the page was lost here`);
       return;
     }
@@ -246,6 +291,8 @@ export class Simulation {
   }
 
   private perform(node: SimNode, op: AppOp): void {
+    this.result.opsDone++;
+    if (this.releaseApps) return this.releaseApps.perform(node, op);
     const page = op.page;
     if (op.write) {
       const v = this.ledger.write(page, node.id);
@@ -259,7 +306,6 @@ export class Simulation {
       this.say(`  op ${op.id}: node ${node.id} read ${node.mem[page]} from page ${page}`);
       this.ledger.check(node, page, `op ${op.id} read`);
     }
-    this.result.opsDone++;
   }
 
   // ---- network and failures ------------------------------------------------------
@@ -429,9 +475,10 @@ export class Simulation {
       return true;
     }
     if (due.length > 0) choices.push(() => fire(due[Math.floor(this.random() * due.length)]!));
-    if (issueMore && this.nextOp <= this.o.ops) choices.push(() => this.issue());
+    if (issueMore && this.nextOp <= this.o.ops && (this.releaseApps?.canIssue() ?? true)) choices.push(() => this.issue());
     const sync = this.sync.choices(!issueMore);
-    if (sync.length > 0 && (!issueMore || this.random() < 0.2)) choices.push(sync[Math.floor(this.random() * sync.length)]!);
+    // Release runs synchronize more: words change hands only along synchronizations.
+    if (sync.length > 0 && (!issueMore || this.random() < (this.releaseApps ? 0.5 : 0.2))) choices.push(sync[Math.floor(this.random() * sync.length)]!);
     if (faults) this.faults(choices);
     this.repairs(choices, faults);
     if (choices.length === 0) {
@@ -501,22 +548,30 @@ export class Simulation {
       while (this.nextOp <= this.o.ops) {
         this.step(true, true);
         this.result.steps++;
-        checkPages(this.nodes.values(), this.o.pages, this.ledger);
+        if (!this.releaseApps) checkPages(this.nodes.values(), this.o.pages, this.ledger);
         if (++guard > this.o.ops * 200) fail('phase 1 does not finish');
       }
       guard = 0;
       while (this.step(false, false)) {
         this.result.steps++;
-        checkPages(this.nodes.values(), this.o.pages, this.ledger);
+        if (!this.releaseApps) checkPages(this.nodes.values(), this.o.pages, this.ledger);
         if (++guard > 100_000) fail('the cluster never settles (livelock?)');
       }
-      checkQuiescent(this.nodes, this.o.pages, (page) => this.homeOf(page));
+      if (this.releaseApps) {
+        checkReleaseEnd(this.nodes, this.releaseApps.ledger, this.words, (page) => this.homeOf(page), (page) => {
+          const home = this.homeOf(page);
+          return home === undefined ? undefined : this.segments.get(this.hostOfNode.get(home)!)!;
+        });
+      } else {
+        checkQuiescent(this.nodes, this.o.pages, (page) => this.homeOf(page));
+      }
       this.sync.checkQuiescent();
     } catch (err) {
       if (!(err instanceof SimFailure)) throw err;
       this.result.failure = err.message;
     }
     this.result.syncCalls = this.sync.calls;
+    this.result.handoffs = this.releaseApps?.handoffs ?? 0;
     return this.result;
   }
 }
@@ -529,18 +584,23 @@ const OP_NAMES: Record<number, string> = {
   [Op.GetS]: 'GetS', [Op.GetM]: 'GetM', [Op.PutS]: 'PutS', [Op.PutM]: 'PutM', [Op.GrantS]: 'GrantS',
   [Op.GrantM]: 'GrantM', [Op.Inv]: 'Inv', [Op.Down]: 'Down', [Op.Ack]: 'Ack', [Op.Where]: 'Where', [Op.Here]: 'Here',
   [Op.Clean]: 'Clean', [Op.Cleaned]: 'Cleaned', [Op.Held]: 'Held', [Op.Reported]: 'Reported', [Op.Disown]: 'Disown', [Op.Fence]: 'Fence', [Op.Fenced]: 'Fenced',
+  [Op.Fetch]: 'Fetch', [Op.Page]: 'Page', [Op.Diff]: 'Diff', [Op.Diffed]: 'Diffed', [Op.Atomic]: 'Atomic', [Op.AtomicDone]: 'AtomicDone',
 };
 
 function opName(m: Msg): string {
   const flags = [m.flags & Flag.Data ? `data=${decode(m.data!)}` : '', m.flags & Flag.Segment ? 'seg' : '', m.flags & Flag.Kept ? 'kept' : ''].filter(Boolean).join(' ');
-  const where = m.home !== undefined ? ` home=${m.home}` : '';
+  const where = (m.home !== undefined ? ` home=${m.home}` : '') + (m.version !== undefined ? ` v${m.version}` : '') + (m.extra ? ` +${m.extra.length}B` : '') + (m.flags & Flag.Current ? ' current' : '');
   return `${OP_NAMES[m.op]}(p${m.page}${flags ? ` ${flags}` : ''}${where})`;
 }
 
+export type Family = 'calm' | 'evict' | 'faults' | 'release' | 'release-faults';
+
 /** Options for seed `seed` of a family: every run draws its own cluster shape and rates. */
-export function optionsFor(seed: number, family: 'calm' | 'evict' | 'faults'): SimOptions {
+export function optionsFor(seed: number, family: Family): SimOptions {
   const r = rng(seed ^ 0x5eed);
   const pick = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
+  const release = family === 'release' || family === 'release-faults';
+  const faults = family === 'faults' || family === 'release-faults';
   return {
     hosts: pick(1, 3),
     nodesPerHost: pick(1, 2),
@@ -555,9 +615,13 @@ export function optionsFor(seed: number, family: 'calm' | 'evict' | 'faults'): S
     graceMs: family === 'faults' ? 2 + r() * 5 : 1000,
     quarantineMs: 0.5 + r() * 2,
     evictRate: family === 'calm' ? 0 : 0.05 + r() * 0.2,
-    killRate: family === 'faults' ? 0.005 + r() * 0.02 : 0,
-    breakRate: family === 'faults' ? 0.005 + r() * 0.02 : 0,
+    killRate: faults ? 0.005 + r() * 0.02 : 0,
+    breakRate: faults ? 0.005 + r() * 0.02 : 0,
     firstTouch: r() < 0.4,
     syncApps: pick(1, 2),
+    // Release runs: a few words per page, so that several nodes write one page at once,
+    // and more pages and accesses, so that words travel along chains of synchronizations
+    // (a copy stays stale only on a page no other notice refreshed meanwhile).
+    ...(release ? { protocol: 'release' as const, words: pick(2, 4), pages: pick(2, 12), ops: pick(40, 160) } : {}),
   };
 }
